@@ -1,0 +1,205 @@
+/**
+ * SCIM operations on one connection's resources, independent of HTTP: create, replace, patch,
+ * delete, get, query. Writes to one resource are serialized (read-modify-write under a per-resource
+ * lock), so concurrent PATCHes never lose an update and If-Match is checked against the version
+ * the change is computed from.
+ */
+import { randomUUID } from 'node:crypto';
+import { ScimError } from './errors.js';
+import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from './patch/index.js';
+import { normalizeMembers, normalizeResource } from './resources/normalize.js';
+import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
+import type { SchemaRegistry } from './schemas/registry.js';
+import type { Change, Member, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/types.js';
+import type { FilterNode } from './filter/index.js';
+
+/** Serializes async work per key; keys are dropped when idle. */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = previous.then(() => mine);
+    this.tails.set(key, tail);
+    await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}
+
+/** Parses If-Match / If-None-Match: `*`, or a list of (weak or strong) ETags -> versions. */
+export function parseEtagList(header: string | undefined): { any: boolean; versions: Set<number> } | undefined {
+  if (header === undefined || header.trim() === '') return undefined;
+  if (header.trim() === '*') return { any: true, versions: new Set() };
+  const versions = new Set<number>();
+  for (const part of header.split(',')) {
+    const m = /^\s*(?:W\/)?"(\d+)"\s*$/.exec(part);
+    if (m) versions.add(Number(m[1]));
+    else versions.add(-1); // an ETag we never issued: matches nothing
+  }
+  return { any: false, versions };
+}
+
+export interface ServiceLimits {
+  patch: PatchLimits;
+  maxResults: number;
+}
+
+export interface WriteContext {
+  connection: string;
+  /** Raw If-Match header. */
+  ifMatch?: string;
+}
+
+export interface ScimService {
+  registry: SchemaRegistry;
+  store: Store;
+  create(ctx: WriteContext, type: ResourceType, body: unknown): Promise<StoredResource>;
+  replace(ctx: WriteContext, type: ResourceType, id: string, body: unknown): Promise<StoredResource>;
+  patch(ctx: WriteContext, type: ResourceType, id: string, body: unknown): Promise<StoredResource>;
+  remove(ctx: WriteContext, type: ResourceType, id: string): Promise<void>;
+  get(connection: string, type: ResourceType, id: string): Promise<StoredResource>;
+  query(connection: string, type: ResourceType, q: { filter?: FilterNode; sort?: SortSpec; startIndex: number; count: number }): Promise<QueryResult>;
+}
+
+function checkIfMatch(ifMatch: string | undefined, current: StoredResource): number | undefined {
+  const parsed = parseEtagList(ifMatch);
+  if (!parsed) return undefined;
+  if (parsed.any) return current.version;
+  if (!parsed.versions.has(current.version)) {
+    throw ScimError.preconditionFailed(
+      `If-Match ${ifMatch} does not match the current version W/"${current.version}" of ${current.type} ${current.id}; fetch it again and retry.`,
+    );
+  }
+  return current.version;
+}
+
+/** Keeps the product extension's read-only `deactivatedAt` in step with `active` (Modelux: deactivate keeps the row). */
+function trackDeactivation(data: ScimJson, previous: ScimJson | undefined, at: string): void {
+  const wasActive = previous ? previous.active !== false : true;
+  const block = { ...((data[BRIDGE_USER_SCHEMA] as Record<string, unknown> | undefined) ?? {}) };
+  const previousAt = (previous?.[BRIDGE_USER_SCHEMA] as Record<string, unknown> | undefined)?.deactivatedAt;
+  if (data.active === false) block.deactivatedAt = wasActive || previousAt === undefined ? at : previousAt;
+  else delete block.deactivatedAt;
+  if (Object.keys(block).length > 0) data[BRIDGE_USER_SCHEMA] = block;
+  else delete data[BRIDGE_USER_SCHEMA];
+}
+
+export function createScimService(opts: { store: Store; registry: SchemaRegistry; limits: ServiceLimits }): ScimService {
+  const { store, registry, limits } = opts;
+  const locks = new KeyedMutex();
+  const lockKey = (connection: string, type: ResourceType, id: string) => `${connection}\u0000${type}\u0000${id}`;
+
+  async function mustGet(connection: string, type: ResourceType, id: string): Promise<StoredResource> {
+    const r = await store.get(connection, type, id);
+    if (!r) throw ScimError.notFound(`${type} ${id} not found.`);
+    return r;
+  }
+
+  /** Members must exist in the same connection; fills type and display from the referenced resource. */
+  async function resolveMembers(connection: string, groupId: string, members: Member[]): Promise<Member[]> {
+    const out: Member[] = [];
+    for (const m of members) {
+      if (m.value === groupId) throw ScimError.invalidValue(`A group cannot be a member of itself (${groupId}).`);
+      const user = m.type !== 'Group' ? await store.get(connection, 'User', m.value) : undefined;
+      const target = user ?? (m.type !== 'User' ? await store.get(connection, 'Group', m.value) : undefined);
+      if (!target) {
+        throw ScimError.invalidValue(`Member ${m.value} does not exist: create the user or group first, then add it to the group.`);
+      }
+      const display = m.display ?? ((target.type === 'User' ? (target.data.displayName ?? target.data.userName) : target.data.displayName) as string | undefined);
+      out.push(display === undefined ? { value: m.value, type: target.type } : { value: m.value, type: target.type, display });
+    }
+    return out;
+  }
+
+  return {
+    registry,
+    store,
+
+    async create(ctx, type, body) {
+      const n = normalizeResource(registry, type, body);
+      const id = randomUUID();
+      const at = new Date().toISOString();
+      if (type === 'User') {
+        if (n.data.active === undefined) n.data.active = true;
+        trackDeactivation(n.data, undefined, at);
+      }
+      const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
+      const change: Change = { op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) };
+      const result = await store.commit({ changes: [change], at });
+      return result.resources[0];
+    },
+
+    async replace(ctx, type, id, body) {
+      return locks.run(lockKey(ctx.connection, type, id), async () => {
+        const current = await mustGet(ctx.connection, type, id);
+        const expectVersion = checkIfMatch(ctx.ifMatch, current) ?? current.version;
+        if (body && typeof body === 'object' && !Array.isArray(body)) {
+          const bodyId = (body as Record<string, unknown>).id;
+          if (bodyId !== undefined && bodyId !== null && bodyId !== id) {
+            throw ScimError.mutability(`"id" is read-only: the body says ${JSON.stringify(bodyId)} but the URL names ${id}.`);
+          }
+        }
+        const n = normalizeResource(registry, type, body);
+        const at = new Date().toISOString();
+        if (type === 'User') {
+          // An omitted `active` keeps its state: a PUT never reactivates or deactivates by accident.
+          if (n.data.active === undefined) n.data.active = current.data.active ?? true;
+          trackDeactivation(n.data, current.data, at);
+        }
+        const changes: Change[] = [{ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion }];
+        if (type === 'Group') {
+          // RFC7644 §3.5.1: PUT replaces the whole resource, members included.
+          const members = await resolveMembers(ctx.connection, id, n.members ?? []);
+          changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
+        }
+        const result = await store.commit({ changes, at });
+        return result.resources[result.resources.length - 1];
+      });
+    },
+
+    async patch(ctx, type, id, body) {
+      return locks.run(lockKey(ctx.connection, type, id), async () => {
+        const current = await mustGet(ctx.connection, type, id);
+        const patchCtx = { type, resolver: registry.resolver(type), id, limits: limits.patch };
+        const ops = parsePatchRequest(body, patchCtx);
+        const expectVersion = checkIfMatch(ctx.ifMatch, current) ?? current.version;
+        const currentMembers = type === 'Group' && needsMemberList(ops) ? await store.members(ctx.connection, id) : undefined;
+        const result = applyPatch(current.data, ops, patchCtx, currentMembers);
+        if (!result.changed) return current;
+        const at = new Date().toISOString();
+        const n = normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
+        if (type === 'User') trackDeactivation(n.data, current.data, at);
+        const changes: Change[] = [{ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion }];
+        const delta = result.members;
+        if (delta && (delta.replaceAll || delta.add.length > 0 || delta.remove.length > 0)) {
+          const replaceAll = delta.replaceAll ? await resolveMembers(ctx.connection, id, normalizeMembers(delta.replaceAll, 'members')) : undefined;
+          const add = await resolveMembers(ctx.connection, id, normalizeMembers(delta.add, 'members'));
+          changes.push({ op: 'members', connection: ctx.connection, groupId: id, ...(replaceAll ? { replaceAll } : {}), add, remove: delta.remove });
+        }
+        const committed = await store.commit({ changes, at });
+        return committed.resources[committed.resources.length - 1];
+      });
+    },
+
+    async remove(ctx, type, id) {
+      await locks.run(lockKey(ctx.connection, type, id), async () => {
+        const current = await mustGet(ctx.connection, type, id);
+        const expectVersion = checkIfMatch(ctx.ifMatch, current);
+        await store.commit({ changes: [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }] });
+      });
+    },
+
+    get: mustGet,
+
+    async query(connection, type, q) {
+      return store.query({ connection, type, filter: q.filter, resolver: registry.resolver(type), sort: q.sort, startIndex: q.startIndex, count: q.count });
+    },
+  };
+}

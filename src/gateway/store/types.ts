@@ -1,0 +1,135 @@
+/**
+ * The Store contract. The embedded default keeps everything in memory with a durable journal
+ * (lowdb snapshot + append-only log); a PostgreSQL implementation must be able to satisfy the
+ * same contract, so nothing here assumes data lives in memory: every call is async, queries take
+ * the filter AST (a store may translate it to SQL), and commits carry deltas, not whole tables.
+ */
+import type { FilterNode } from '../scim/filter/ast.js';
+import type { AttributeResolver } from '../scim/schemas/attribute.js';
+
+export type ResourceType = 'User' | 'Group';
+
+/** SCIM JSON as the gateway keeps it: core attributes at top level, extensions under their URN key.
+ * For groups `members` is NOT part of `data`: membership is kept separately (see Member). */
+export type ScimJson = Record<string, unknown>;
+
+export interface StoredResource {
+  id: string;
+  type: ResourceType;
+  connection: string;
+  /** The resource without `id`, `meta`, `schemas` (computed on output) and, for groups, `members`. */
+  data: ScimJson;
+  /** Monotonic per resource, starts at 1; the ETag is W/"<version>". */
+  version: number;
+  created: string;
+  lastModified: string;
+  /** Number of members (groups only). */
+  memberCount?: number;
+}
+
+export interface Member {
+  /** SCIM id of the member (a User or a Group of the same connection). */
+  value: string;
+  type?: 'User' | 'Group';
+  display?: string;
+}
+
+export type Change =
+  | { op: 'create'; type: ResourceType; connection: string; id: string; data: ScimJson; members?: Member[] }
+  | {
+      op: 'replace';
+      type: ResourceType;
+      connection: string;
+      id: string;
+      data: ScimJson;
+      /** Commit fails with 412 if the stored version differs (If-Match). */
+      expectVersion?: number;
+    }
+  | { op: 'delete'; type: ResourceType; connection: string; id: string; expectVersion?: number }
+  /** Membership delta: O(change), whatever the group size. Applied after any replace of the same group
+   * in the same commit. `replaceAll` first clears the list. Adding an existing member or removing an
+   * absent one is a no-op. Bumps the group's version. */
+  | {
+      op: 'members';
+      connection: string;
+      groupId: string;
+      replaceAll?: Member[];
+      add?: Member[];
+      remove?: string[];
+      expectVersion?: number;
+    };
+
+export interface CommitRequest {
+  changes: Change[];
+  /** ISO time stamped on every changed resource (created/lastModified). */
+  at?: string;
+}
+
+export interface CommitResult {
+  /** The resources as they are after the commit, in the order of `changes` (deleted ones omitted). */
+  resources: StoredResource[];
+  /** Journal sequence number of the commit. */
+  seq: number;
+}
+
+export type IndexedAttribute = 'userName' | 'externalId' | 'displayName' | 'email';
+
+export interface SortSpec {
+  /** Resolved attribute to sort by; undefined sorts by creation order (stable across pages). */
+  by?: { extension?: string; canonical: string; sub?: string; caseExact: boolean };
+  order: 'ascending' | 'descending';
+}
+
+export interface QueryRequest {
+  connection: string;
+  type: ResourceType;
+  filter?: FilterNode;
+  /** Resolves the filter's attribute names (case rules, extension location). Required with `filter`. */
+  resolver?: AttributeResolver;
+  sort?: SortSpec;
+  /** 1-based, already clamped to >= 1. */
+  startIndex: number;
+  /** Already clamped to 0..maxResults. */
+  count: number;
+}
+
+export interface QueryResult {
+  totalResults: number;
+  resources: StoredResource[];
+}
+
+export interface StoreStats {
+  users: number;
+  groups: number;
+  journalBytes: number;
+  snapshotBytes: number;
+  lastCompaction?: string;
+}
+
+export interface Store {
+  open(): Promise<void>;
+  /** Flushes pending writes, compacts if useful, releases files. */
+  close(): Promise<void>;
+
+  get(connection: string, type: ResourceType, id: string): Promise<StoredResource | undefined>;
+  /** Exact lookup on a unique index: userName (case-insensitive), externalId (case-sensitive), group displayName (case-insensitive). */
+  findOne(connection: string, type: ResourceType, attr: IndexedAttribute, value: string): Promise<StoredResource | undefined>;
+  query(request: QueryRequest): Promise<QueryResult>;
+
+  /** Members of a group, in insertion order. */
+  members(connection: string, groupId: string): Promise<Member[]>;
+  /** Whether `memberId` is a member of the group: O(1), for filters such as members[value eq "x"]. */
+  hasMember(connection: string, groupId: string, memberId: string): Promise<boolean>;
+  /** Groups the resource is a direct member of (for User.groups). */
+  groupsOf(connection: string, memberId: string): Promise<Array<{ value: string; display?: string }>>;
+
+  /**
+   * Applies all changes or none, durably (fsynced) before the promise resolves.
+   * Throws ScimError 409 uniqueness (userName / externalId / group displayName taken within the
+   * connection), 412 (expectVersion mismatch), 404 (target missing), 503 (disk full / IO error,
+   * nothing applied). Concurrent commits share one fsync (group commit).
+   */
+  commit(request: CommitRequest): Promise<CommitResult>;
+
+  stats(): Promise<StoreStats>;
+}
