@@ -1,0 +1,143 @@
+/**
+ * `access.json` in the data dir: connections and SCIM token records (hashes only). It is small
+ * and shared between processes: the CLI edits it while a gateway runs, so every edit is a
+ * locked read-modify-write with an atomic, fsynced replace, and the gateway reloads on change.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const ACCESS_FILE = 'access.json';
+const LOCK_FILE = 'access.lock';
+const STALE_LOCK_MS = 10_000;
+
+const tokenRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  connection: z.string(),
+  /** sha256 of the token, hex. */
+  hash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The first characters of the token, safe to show (`scb_AbCd`). */
+  prefix: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string().optional(),
+  lastUsedAt: z.string().optional(),
+  revokedAt: z.string().optional(),
+});
+export type TokenRecord = z.infer<typeof tokenRecord>;
+
+const connectionRecord = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  /** When the connection's IdP made its first authenticated request (Onyx's "Connected"). */
+  firstRequestAt: z.string().optional(),
+});
+export type ConnectionRecord = z.infer<typeof connectionRecord>;
+
+const accessData = z.object({
+  format: z.literal(1),
+  connections: z.array(connectionRecord),
+  tokens: z.array(tokenRecord),
+});
+export type AccessData = z.infer<typeof accessData>;
+
+function emptyAccess(): AccessData {
+  return { format: 1, connections: [{ id: 'default', name: 'default', createdAt: new Date().toISOString() }], tokens: [] };
+}
+
+/** Reads access.json; creates the default connection when the file does not exist yet. */
+export function readAccess(dataDir: string): AccessData {
+  const file = join(dataDir, ACCESS_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyAccess();
+    throw err;
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not valid JSON; restore it from a backup (scim-bridge backup) or move it aside to start with no tokens.`);
+  }
+  const result = accessData.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new Error(`${file} is damaged at "${issue.path.join('.')}": ${issue.message}. Restore it from a backup.`);
+  }
+  return result.data;
+}
+
+/** Writes durably: temp file, fsync, rename, fsync the directory. */
+export function writeFileDurably(dir: string, name: string, content: string, mode = 0o600): void {
+  const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, name));
+  const dfd = openSync(dir, 'r');
+  try {
+    fsyncSync(dfd);
+  } finally {
+    closeSync(dfd);
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function acquireLock(dataDir: string): () => void {
+  const lock = join(dataDir, LOCK_FILE);
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    try {
+      const fd = openSync(lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) {
+          rmSync(lock, { force: true }); // left by a process that died mid-edit
+          continue;
+        }
+      } catch {
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${lock} is held by another process; try again, or remove it if no scim-bridge process is running.`);
+      sleepSync(20);
+    }
+  }
+}
+
+/** Locked read-modify-write of access.json. `edit` may return a value passed back to the caller. */
+export function updateAccess<T>(dataDir: string, edit: (data: AccessData) => T): T {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const release = acquireLock(dataDir);
+  try {
+    const data = readAccess(dataDir);
+    const result = edit(data);
+    writeFileDurably(dataDir, ACCESS_FILE, JSON.stringify(data, null, 2) + '\n');
+    return result;
+  } finally {
+    release();
+  }
+}
+
+/** Identity of the file's current content, to notice another process's edit cheaply. */
+export function accessFileStamp(dataDir: string): string {
+  try {
+    const s = statSync(join(dataDir, ACCESS_FILE));
+    return `${s.ino}:${s.mtimeMs}:${s.size}`;
+  } catch {
+    return 'missing';
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * SCIM bearer tokens: `scb_` + 32 random bytes (base64url), shown once, stored as a SHA-256
+ * hash, compared in constant time, each bound to one connection.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { accessFileStamp, readAccess, updateAccess, type AccessData, type ConnectionRecord, type TokenRecord } from './access-file.js';
+
+export const TOKEN_PREFIX = 'scb_';
+const TOKEN_RE = /^scb_[A-Za-z0-9_-]{43}$/;
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export interface CreatedToken {
+  record: TokenRecord;
+  /** The token itself: show once, never store. */
+  token: string;
+}
+
+/** Connection names as they appear in URLs, config keys and file names. */
+export const CONNECTION_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+export function createConnection(dataDir: string, name: string): ConnectionRecord {
+  if (!CONNECTION_NAME_RE.test(name)) {
+    throw new Error(`Connection name "${name}" is not valid: use 1-63 lower-case letters, digits, "-" or "_", starting with a letter or digit.`);
+  }
+  return updateAccess(dataDir, (data) => {
+    if (data.connections.some((c) => c.id === name)) throw new Error(`Connection "${name}" already exists.`);
+    const record: ConnectionRecord = { id: name, name, createdAt: new Date().toISOString() };
+    data.connections.push(record);
+    return record;
+  });
+}
+
+export function createToken(dataDir: string, opts: { name: string; connection?: string; expiresAt?: Date }): CreatedToken {
+  const name = opts.name.trim();
+  if (name === '' || name.length > 100) throw new Error('A token needs a name of 1 to 100 characters, e.g. --name "Okta".');
+  const connection = opts.connection ?? 'default';
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const record: TokenRecord = {
+    id: `tok_${randomBytes(6).toString('hex')}`,
+    name,
+    connection,
+    hash: hashToken(token),
+    prefix: token.slice(0, 8),
+    createdAt: new Date().toISOString(),
+    ...(opts.expiresAt ? { expiresAt: opts.expiresAt.toISOString() } : {}),
+  };
+  updateAccess(dataDir, (data) => {
+    if (!data.connections.some((c) => c.id === connection)) {
+      throw new Error(
+        `There is no connection "${connection}". Existing: ${data.connections.map((c) => c.id).join(', ')}. Create it with: scim-bridge connection create ${connection}`,
+      );
+    }
+    data.tokens.push(record);
+  });
+  return { record, token };
+}
+
+export function revokeToken(dataDir: string, id: string): TokenRecord {
+  return updateAccess(dataDir, (data) => {
+    const t = data.tokens.find((x) => x.id === id || x.prefix === id);
+    if (!t) throw new Error(`No token with id ${id}. List them with: scim-bridge token list`);
+    if (!t.revokedAt) t.revokedAt = new Date().toISOString();
+    return t;
+  });
+}
+
+export function listTokens(dataDir: string): TokenRecord[] {
+  return readAccess(dataDir).tokens;
+}
+
+export type AuthResult =
+  | { ok: true; token: TokenRecord; connection: ConnectionRecord }
+  | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' };
+
+/**
+ * The gateway's view of access.json: verifies bearer tokens, reloads when another process
+ * (the CLI) edits the file, and records last-used times without writing on every request.
+ */
+export class TokenVerifier {
+  private data: AccessData;
+  private byHash = new Map<string, TokenRecord>();
+  private stamp = '';
+  private timer?: NodeJS.Timeout;
+  private readonly lastUsed = new Map<string, string>();
+  private readonly firstRequest = new Map<string, string>();
+  private lastFlush = Date.now();
+
+  constructor(private readonly dataDir: string, private readonly onError: (err: unknown) => void = () => {}) {
+    this.data = readAccess(dataDir);
+    this.index();
+  }
+
+  /** Polls the file so that a token revoked from the CLI stops working within `intervalMs`. */
+  start(intervalMs = 250, flushEveryMs = 30_000): void {
+    this.stamp = accessFileStamp(this.dataDir);
+    this.timer = setInterval(() => {
+      try {
+        this.reloadIfChanged();
+        if (Date.now() - this.lastFlush > flushEveryMs) this.flush();
+      } catch (err) {
+        this.onError(err);
+      }
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    try {
+      this.flush();
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Ensures the file exists with the default connection (first start). */
+  ensureInitialized(): void {
+    updateAccess(this.dataDir, () => undefined);
+    this.reloadIfChanged(true);
+  }
+
+  reloadIfChanged(force = false): void {
+    const stamp = accessFileStamp(this.dataDir);
+    if (!force && stamp === this.stamp) return;
+    this.stamp = stamp;
+    this.data = readAccess(this.dataDir);
+    this.index();
+  }
+
+  private index(): void {
+    this.byHash = new Map(this.data.tokens.map((t) => [t.hash, t]));
+  }
+
+  connections(): ConnectionRecord[] {
+    return this.data.connections;
+  }
+
+  verify(authorization: string | undefined): AuthResult {
+    if (!authorization) return { ok: false, reason: 'missing' };
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (!m || !TOKEN_RE.test(m[1])) return { ok: false, reason: 'malformed' };
+    const hash = hashToken(m[1]);
+    let record = this.byHash.get(hash);
+    if (!record) {
+      // A token created by the CLI a moment ago: look at the file now rather than at the next poll.
+      this.reloadIfChanged();
+      record = this.byHash.get(hash);
+    }
+    // The map lookup is on the hash, not the secret; still compare in constant time (DESIGN.md).
+    if (!record || !timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) return { ok: false, reason: 'unknown' };
+    if (record.revokedAt) return { ok: false, reason: 'revoked' };
+    const now = new Date();
+    if (record.expiresAt && Date.parse(record.expiresAt) <= now.getTime()) return { ok: false, reason: 'expired' };
+    const connection = this.data.connections.find((c) => c.id === record.connection);
+    if (!connection) return { ok: false, reason: 'unknown' };
+    const iso = now.toISOString();
+    this.lastUsed.set(record.id, iso);
+    if (!connection.firstRequestAt && !this.firstRequest.has(connection.id)) {
+      this.firstRequest.set(connection.id, iso);
+      this.lastFlush = 0; // record "Connected" promptly
+    }
+    return { ok: true, token: record, connection };
+  }
+
+  /** Writes last-used times and first-request times back to access.json (merged under the lock). */
+  flush(): void {
+    this.lastFlush = Date.now();
+    if (this.lastUsed.size === 0 && this.firstRequest.size === 0) return;
+    const used = new Map(this.lastUsed);
+    const first = new Map(this.firstRequest);
+    this.lastUsed.clear();
+    this.firstRequest.clear();
+    updateAccess(this.dataDir, (data) => {
+      for (const t of data.tokens) {
+        const u = used.get(t.id);
+        if (u && (!t.lastUsedAt || t.lastUsedAt < u)) t.lastUsedAt = u;
+      }
+      for (const c of data.connections) {
+        const f = first.get(c.id);
+        if (f && !c.firstRequestAt) c.firstRequestAt = f;
+      }
+    });
+    this.reloadIfChanged(true);
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The `scim-bridge` command. Every flag can also come from the environment (SCIM_BRIDGE_*) or a
+ * config file (--config); see config.ts.
+ */
+import { Command, Option } from 'commander';
+import { readAccess } from './auth/index.js';
+import { createConnection, createToken, listTokens, revokeToken } from './auth/index.js';
+import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
+import { startGateway } from './server.js';
+
+interface CommonFlags {
+  config?: string;
+  dataDir?: string;
+}
+
+function configFrom(flags: CommonFlags & Record<string, unknown>): GatewayConfig {
+  const { config, ...rest } = flags;
+  return loadConfig({ configFile: config, flags: rest });
+}
+
+/** `90d`, `12h`, `30m` or an ISO date -> Date. */
+export function parseExpiry(text: string): Date {
+  const m = /^(\d+)([dhm])$/.exec(text.trim());
+  if (m) {
+    const n = Number(m[1]);
+    const ms = m[2] === 'd' ? n * 86_400_000 : m[2] === 'h' ? n * 3_600_000 : n * 60_000;
+    return new Date(Date.now() + ms);
+  }
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new ConfigError(`--expires must be a duration like 90d, 12h, 30m or a date like 2027-01-31; got "${text}".`);
+  if (t <= Date.now()) throw new ConfigError(`--expires ${text} is in the past.`);
+  return new Date(t);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()).join('\n');
+}
+
+export function buildCli(): Command {
+  const program = new Command('scim-bridge')
+    .description('On-prem SCIM 2.0 gateway: identity providers push users and groups; connectors apply them to legacy systems.')
+    .showHelpAfterError();
+  const dataDirOption = () => new Option('--data-dir <dir>', 'data directory (env SCIM_BRIDGE_DATA_DIR; default ~/.scim-bridge)');
+  const configOption = () => new Option('--config <file>', 'JSON config file (env SCIM_BRIDGE_CONFIG)');
+
+  program
+    .command('serve')
+    .description('run the gateway (SCIM listener and admin listener)')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .option('--port <port>', 'SCIM listener port (env SCIM_BRIDGE_PORT; default 8080)')
+    .option('--host <host>', 'SCIM listener address (env SCIM_BRIDGE_HOST; default 0.0.0.0)')
+    .option('--admin-port <port>', 'admin console port (env SCIM_BRIDGE_ADMIN_PORT; default 8081)')
+    .option('--admin-host <host>', 'admin console address (env SCIM_BRIDGE_ADMIN_HOST; default 127.0.0.1)')
+    .option('--public-url <url>', 'the URL identity providers use, when behind a proxy (env SCIM_BRIDGE_PUBLIC_URL)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env SCIM_BRIDGE_LOG_LEVEL)')
+    .action(async (flags: CommonFlags & Record<string, unknown>) => {
+      const config = configFrom(flags);
+      const gateway = await startGateway(config);
+      const access = readAccess(config.dataDir);
+      const lines = [
+        '',
+        'SCIM Bridge is running.',
+        `  SCIM base URL:  ${gateway.scimUrl}`,
+        `  Admin listener: ${gateway.adminUrl}`,
+        `  Data directory: ${config.dataDir}`,
+      ];
+      if (access.tokens.filter((t) => !t.revokedAt).length === 0) {
+        lines.push('', 'No SCIM token yet. Create one for your identity provider with:', `  npx scim-bridge token create --name Okta --data-dir ${JSON.stringify(config.dataDir)}`);
+      }
+      process.stdout.write(lines.join('\n') + '\n\n');
+      let signalled = false;
+      const shutdown = (signal: string) => {
+        if (signalled) return;
+        signalled = true;
+        gateway.logger.info({ signal }, 'shutting down: draining requests and flushing the store');
+        gateway.stop().then(
+          () => process.exit(0),
+          (err) => {
+            gateway.logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => shutdown('SIGTERM'));
+      process.on('SIGINT', () => shutdown('SIGINT'));
+    });
+
+  const token = program.command('token').description('SCIM bearer tokens for identity providers');
+  token
+    .command('create')
+    .description('create a token; it is printed once, alone on the last line')
+    .requiredOption('--name <name>', 'a name that says who uses it, e.g. "Okta" or "Entra provisioning"')
+    .option('--connection <connection>', 'the connection (IdP integration) it belongs to', 'default')
+    .option('--expires <when>', 'expiry: a duration (90d, 12h) or a date')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((flags: CommonFlags & { name: string; connection: string; expires?: string }) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const created = createToken(config.dataDir, {
+        name: flags.name,
+        connection: flags.connection,
+        expiresAt: flags.expires ? parseExpiry(flags.expires) : undefined,
+      });
+      process.stdout.write(
+        [
+          `Created token ${created.record.id} "${created.record.name}" for connection "${created.record.connection}"${created.record.expiresAt ? `, expires ${created.record.expiresAt}` : ''}.`,
+          'Copy it now: it is shown only once. Paste it into your identity provider as the bearer token / secret token.',
+          created.token,
+        ].join('\n') + '\n',
+      );
+    });
+  token
+    .command('list')
+    .description('list tokens (never their values)')
+    .option('--json', 'machine-readable output')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((flags: CommonFlags & { json?: boolean }) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const tokens = listTokens(config.dataDir).map(({ hash: _hash, ...t }) => t);
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(tokens, null, 2) + '\n');
+        return;
+      }
+      if (tokens.length === 0) {
+        process.stdout.write('No tokens. Create one with: scim-bridge token create --name Okta\n');
+        return;
+      }
+      const now = Date.now();
+      const state = (t: (typeof tokens)[number]) =>
+        t.revokedAt ? 'revoked' : t.expiresAt && Date.parse(t.expiresAt) <= now ? 'expired' : 'active';
+      process.stdout.write(
+        table([
+          ['ID', 'NAME', 'CONNECTION', 'PREFIX', 'STATE', 'CREATED', 'LAST USED', 'EXPIRES'],
+          ...tokens.map((t) => [t.id, t.name, t.connection, `${t.prefix}…`, state(t), t.createdAt, t.lastUsedAt ?? '-', t.expiresAt ?? '-']),
+        ]) + '\n',
+      );
+    });
+  token
+    .command('revoke <id>')
+    .description('revoke a token; a running gateway refuses it within a second')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((id: string, flags: CommonFlags) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const t = revokeToken(config.dataDir, id);
+      process.stdout.write(`Revoked token ${t.id} "${t.name}" (connection "${t.connection}").\n`);
+    });
+
+  const connection = program.command('connection').description('connections: one per identity provider integration, each with private users and groups');
+  connection
+    .command('create <name>')
+    .description('create a connection')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((name: string, flags: CommonFlags) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const c = createConnection(config.dataDir, name);
+      process.stdout.write(`Created connection "${c.id}". Create its token with: scim-bridge token create --name <IdP> --connection ${c.id}\n`);
+    });
+  connection
+    .command('list')
+    .description('list connections')
+    .option('--json', 'machine-readable output')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((flags: CommonFlags & { json?: boolean }) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const access = readAccess(config.dataDir);
+      if (flags.json) {
+        process.stdout.write(JSON.stringify(access.connections, null, 2) + '\n');
+        return;
+      }
+      process.stdout.write(
+        table([
+          ['CONNECTION', 'CREATED', 'STATUS', 'TOKENS'],
+          ...access.connections.map((c) => [
+            c.id,
+            c.createdAt,
+            c.firstRequestAt ? `connected since ${c.firstRequestAt}` : 'waiting for the first request',
+            String(access.tokens.filter((t) => t.connection === c.id && !t.revokedAt).length),
+          ]),
+        ]) + '\n',
+      );
+    });
+
+  return program;
+}
+
+/** Runs the CLI; errors become one readable line and exit code 1 (2 for usage errors). */
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    await buildCli().parseAsync(argv);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`scim-bridge: ${message}\n`);
+    process.exit(err instanceof ConfigError ? 2 : 1);
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Configuration: defaults < config file < environment (SCIM_BRIDGE_*) < command-line flags,
+ * validated with zod. A bad value is refused at start-up with a message naming the key and
+ * where it came from.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().min(1);
+
+export const limitsSchema = z
+  .object({
+    /** Largest request body on the SCIM listener, bytes (413 above). */
+    maxBodyBytes: positiveInt.default(1_048_576),
+    /** Largest /Bulk request, bytes (advertised as bulk.maxPayloadSize). */
+    bulkMaxPayloadBytes: positiveInt.default(1_048_576),
+    /** Most operations in one /Bulk request (advertised as bulk.maxOperations). */
+    bulkMaxOperations: positiveInt.default(1000),
+    /** Most resources in one list page (advertised as filter.maxResults). */
+    maxResults: positiveInt.default(1000),
+    /** Longest filter expression, characters. */
+    filterMaxLength: positiveInt.default(4096),
+    /** Deepest nesting of parentheses / not / value filters. */
+    filterMaxDepth: positiveInt.default(16),
+    /** Most operations in one PATCH request. */
+    patchMaxOperations: positiveInt.default(1000),
+    /** Most member values one PATCH may add or remove. */
+    patchMaxMembers: positiveInt.default(10_000),
+    /** Most names in attributes / excludedAttributes. */
+    maxAttributes: positiveInt.default(100),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    /** Where the store, tokens and audit log live. */
+    dataDir: z.string().min(1).default(defaultDataDir()),
+    /** SCIM listener. */
+    host: z.string().min(1).default('0.0.0.0'),
+    port: port.default(8080),
+    /** Admin console listener: loopback by default. */
+    adminHost: z.string().min(1).default('127.0.0.1'),
+    adminPort: port.default(8081),
+    /** Public base URL the IdP uses (behind a reverse proxy); defaults to http://<host>:<port>. */
+    publicUrl: z.string().url().optional(),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Trust X-Forwarded-* from this proxy setting (express "trust proxy"). */
+    trustProxy: z.union([z.boolean(), z.string()]).default(false),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+  })
+  .strict();
+
+export type GatewayConfig = z.infer<typeof configSchema>;
+export type Limits = z.infer<typeof limitsSchema>;
+
+export function defaultDataDir(): string {
+  return process.env.SCIM_BRIDGE_DATA_DIR ?? join(homedir(), '.scim-bridge');
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** SCIM_BRIDGE_ADMIN_PORT -> adminPort; SCIM_BRIDGE_LIMITS_MAX_RESULTS -> limits.maxResults. */
+function envKeyFor(path: string[]): string {
+  return 'SCIM_BRIDGE_' + path.map((p) => p.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+function boolish(v: string): unknown {
+  if (/^(true|yes|1|on)$/i.test(v)) return true;
+  if (/^(false|no|0|off)$/i.test(v)) return false;
+  return v;
+}
+
+/** Environment variables that are not configuration keys. */
+const NON_KEY_ENV = new Set(['SCIM_BRIDGE_CONFIG', 'SCIM_BRIDGE_SETUP_CODE']);
+
+function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; sources: Map<string, string> } {
+  const values: Record<string, unknown> = {};
+  const sources = new Map<string, string>();
+  const known = new Map<string, string[]>();
+  for (const key of Object.keys(configSchema.shape)) {
+    if (key === 'limits') for (const l of Object.keys(limitsSchema.shape)) known.set(envKeyFor(['limits', l]), ['limits', l]);
+    else known.set(envKeyFor([key]), [key]);
+  }
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('SCIM_BRIDGE_') || raw === undefined || NON_KEY_ENV.has(name)) continue;
+    const path = known.get(name);
+    if (!path) {
+      throw new ConfigError(`Unknown environment variable ${name}. Known: ${[...known.keys()].join(', ')}.`);
+    }
+    const value = path[0] === 'trustProxy' ? boolish(raw) : raw;
+    if (path.length === 2) {
+      values.limits = { ...(values.limits as object | undefined), [path[1]]: value };
+    } else {
+      values[path[0]] = value;
+    }
+    sources.set(path.join('.'), `environment variable ${name}`);
+  }
+  return { values, sources };
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`Cannot read the config file ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+    return parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`The config file ${file} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Flags from the command line (already camelCased). */
+  flags?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  /** Path of a JSON config file (--config, or SCIM_BRIDGE_CONFIG). */
+  configFile?: string;
+}
+
+/** Loads and validates the configuration; throws ConfigError naming the bad key and its source. */
+export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
+  const env = opts.env ?? process.env;
+  const file = opts.configFile ?? env.SCIM_BRIDGE_CONFIG;
+  const fileValues = file ? readConfigFile(file) : {};
+  const { values: envValues, sources } = fromEnvironment(env);
+  const flags = Object.fromEntries(Object.entries(opts.flags ?? {}).filter(([, v]) => v !== undefined));
+  for (const k of Object.keys(flags)) sources.set(k, `command-line flag --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+  const merged: Record<string, unknown> = {
+    ...fileValues,
+    ...envValues,
+    ...flags,
+    limits: { ...(fileValues.limits as object | undefined), ...(envValues.limits as object | undefined) },
+  };
+  if (merged.dataDir === undefined && env.SCIM_BRIDGE_DATA_DIR === undefined) merged.dataDir = join(homedir(), '.scim-bridge');
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.join('.') || '(top level)';
+    const source = sources.get(key) ?? (file ? `config file ${file}` : 'configuration');
+    const detail = issue.code === 'unrecognized_keys' ? `unknown key(s) ${(issue as { keys: string[] }).keys.join(', ')}` : issue.message;
+    throw new ConfigError(`Invalid configuration "${key}" (from ${source}): ${detail}`);
+  }
+  const config = result.data;
+  config.dataDir = resolve(config.dataDir);
+  return config;
+}

@@ -1,0 +1,176 @@
+/**
+ * Builds and runs the gateway: the SCIM listener (/scim/v2) and the admin listener (loopback by
+ * default: health, readiness; the console arrives there too). Used by `scim-bridge serve` and,
+ * in-process, by the Electron shell and the tests.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Request } from 'express';
+import pino, { type Logger } from 'pino';
+import { TokenVerifier } from './auth/index.js';
+import type { GatewayConfig } from './config.js';
+import { createScimRouter, sendScimError, type ScimAuthenticator } from './scim/router.js';
+import { ScimError } from './scim/errors.js';
+import { createScimService } from './scim/service.js';
+import { createSchemaRegistry } from './scim/schemas/registry.js';
+import { createLowdbStore, type Store } from './store/index.js';
+
+export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
+
+export interface Gateway {
+  /** e.g. http://127.0.0.1:8080/scim/v2 */
+  scimUrl: string;
+  adminUrl: string;
+  store: Store;
+  logger: Logger;
+  /** Stops accepting requests, lets in-flight ones finish, flushes the store. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Injected store (tests, PostgreSQL later); defaults to the embedded lowdb store in dataDir. */
+  store?: Store;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function closeServer(server: Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
+  const logger =
+    opts.logger ??
+    pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'password', '*.password'], censor: '[redacted]' } });
+  const store = opts.store ?? createLowdbStore({ dataDir: config.dataDir, logger });
+  await store.open();
+
+  const tokens = new TokenVerifier(config.dataDir, (err) => logger.warn({ err }, 'could not refresh access.json'));
+  tokens.ensureInitialized();
+  tokens.start();
+
+  const registry = createSchemaRegistry();
+  const service = createScimService({
+    store,
+    registry,
+    limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
+  });
+
+  const auth: ScimAuthenticator = {
+    authenticate(header) {
+      const r = tokens.verify(header);
+      if (r.ok) return { ok: true, connection: r.connection.id, tokenId: r.token.id };
+      const detail = {
+        missing: 'Authentication required: send "Authorization: Bearer <token>" with a token from `scim-bridge token create`.',
+        malformed: 'The Authorization header must be "Bearer scb_…" with a SCIM Bridge token.',
+        unknown: 'The bearer token is not valid for this gateway.',
+        revoked: 'The bearer token has been revoked; create a new one.',
+        expired: 'The bearer token has expired; create a new one.',
+      }[r.reason];
+      return { ok: false, detail };
+    },
+  };
+
+  let draining = false;
+  const scimApp = express();
+  scimApp.disable('x-powered-by');
+  scimApp.set('etag', false);
+  scimApp.set('trust proxy', config.trustProxy);
+  scimApp.set('query parser', 'simple');
+  scimApp.use((_req, res, next) => {
+    if (draining) {
+      res.setHeader('Connection', 'close');
+      sendScimError(res, ScimError.unavailable('The gateway is shutting down; retry in a moment.'));
+      return;
+    }
+    next();
+  });
+  scimApp.get(['/healthz', '/scim/v2/healthz'], (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  let scimBase = '';
+  const baseUrl = (req: Request): string => {
+    if (config.publicUrl) return config.publicUrl.replace(/\/+$/, '') + '/scim/v2';
+    if (config.trustProxy) return `${req.protocol}://${req.get('host')}/scim/v2`;
+    return scimBase;
+  };
+  scimApp.use(
+    '/scim/v2',
+    createScimRouter({
+      service,
+      limits: config.limits,
+      auth,
+      baseUrl,
+      docsUrl: DOCS_URL,
+      logger,
+    }),
+  );
+  scimApp.use((req, res) => {
+    sendScimError(res, ScimError.notFound(`Nothing at ${req.path}. The SCIM base URL is /scim/v2.`));
+  });
+
+  const adminApp = express();
+  adminApp.disable('x-powered-by');
+  adminApp.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  adminApp.get('/readyz', async (_req, res) => {
+    if (draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
+    const stats = await store.stats();
+    res.json({ status: 'ready', users: stats.users, groups: stats.groups });
+  });
+
+  const scimServer = createServer({ requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, scimApp);
+  scimServer.keepAliveTimeout = 65_000;
+  const adminServer = createServer(adminApp);
+  const scimAddr = await listen(scimServer, config.port, config.host);
+  const adminAddr = await listen(adminServer, config.adminPort, config.adminHost);
+  scimBase = config.publicUrl ? config.publicUrl.replace(/\/+$/, '') + '/scim/v2' : `http://${urlHost(config.host)}:${scimAddr.port}/scim/v2`;
+  const adminUrl = `http://${urlHost(config.adminHost)}:${adminAddr.port}`;
+  if (config.adminHost !== '127.0.0.1' && config.adminHost !== '::1' && config.adminHost !== 'localhost') {
+    logger.warn({ adminHost: config.adminHost }, 'the admin listener is bound to a non-loopback address: put it behind a firewall');
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    scimUrl: scimBase,
+    adminUrl,
+    store,
+    logger,
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        await Promise.all([closeServer(scimServer, 10_000), closeServer(adminServer, 1_000)]);
+        tokens.stop();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}
