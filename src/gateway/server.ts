@@ -3,13 +3,15 @@
  * default: health, readiness; the console arrives there too). Used by `scim-bridge serve` and,
  * in-process, by the Electron shell and the tests.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
-import express, { type Request } from 'express';
+import { hostname } from 'node:os';
+import express from 'express';
 import pino, { type Logger } from 'pino';
 import { TokenVerifier } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
-import { createScimRouter, sendScimError, type ScimAuthenticator } from './scim/router.js';
+import { createScimHandler, SCIM_PREFIX, writeScimError, type ScimAuthenticator } from './scim/http.js';
 import { ScimError } from './scim/errors.js';
 import { createScimService } from './scim/service.js';
 import { createSchemaRegistry } from './scim/schemas/registry.js';
@@ -94,43 +96,38 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   };
 
   let draining = false;
-  const scimApp = express();
-  scimApp.disable('x-powered-by');
-  scimApp.set('etag', false);
-  scimApp.set('trust proxy', config.trustProxy);
-  scimApp.set('query parser', 'simple');
-  scimApp.use((_req, res, next) => {
+  let scimBase = '';
+  // Location and meta.location must be what the IdP can reach: the configured public URL, else
+  // the Host the request came to (X-Forwarded-Proto/Host only when trustProxy says so).
+  const baseUrl = (req: IncomingMessage): string => {
+    if (config.publicUrl) return config.publicUrl.replace(/\/+$/, '') + SCIM_PREFIX;
+    const forwarded = (name: string) => (config.trustProxy ? String(req.headers[name] ?? '').split(',')[0].trim() : '');
+    const proto = forwarded('x-forwarded-proto') || ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
+    const host = forwarded('x-forwarded-host') || req.headers.host;
+    return host && /^[A-Za-z0-9.:[\]-]+$/.test(host) && /^https?$/.test(proto) ? `${proto}://${host}${SCIM_PREFIX}` : scimBase;
+  };
+  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger });
+
+  const scimServer = createServer({ requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, (req, res) => {
+    const url = req.url ?? '/';
     if (draining) {
+      req.resume();
       res.setHeader('Connection', 'close');
-      sendScimError(res, ScimError.unavailable('The gateway is shutting down; retry in a moment.'));
+      writeScimError(res, ScimError.unavailable('The gateway is shutting down; retry in a moment.'));
       return;
     }
-    next();
+    if (url.startsWith(SCIM_PREFIX) && (url.length === SCIM_PREFIX.length || url[SCIM_PREFIX.length] === '/' || url[SCIM_PREFIX.length] === '?')) {
+      scimHandler(req, res);
+      return;
+    }
+    req.resume();
+    if (url === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+      return;
+    }
+    writeScimError(res, ScimError.notFound(`Nothing at ${url.split('?')[0]}. The SCIM base URL is ${SCIM_PREFIX}.`));
   });
-  scimApp.get(['/healthz', '/scim/v2/healthz'], (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-
-  let scimBase = '';
-  const baseUrl = (req: Request): string => {
-    if (config.publicUrl) return config.publicUrl.replace(/\/+$/, '') + '/scim/v2';
-    if (config.trustProxy) return `${req.protocol}://${req.get('host')}/scim/v2`;
-    return scimBase;
-  };
-  scimApp.use(
-    '/scim/v2',
-    createScimRouter({
-      service,
-      limits: config.limits,
-      auth,
-      baseUrl,
-      docsUrl: DOCS_URL,
-      logger,
-    }),
-  );
-  scimApp.use((req, res) => {
-    sendScimError(res, ScimError.notFound(`Nothing at ${req.path}. The SCIM base URL is /scim/v2.`));
-  });
+  scimServer.keepAliveTimeout = 65_000;
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
@@ -146,12 +143,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     res.json({ status: 'ready', users: stats.users, groups: stats.groups });
   });
 
-  const scimServer = createServer({ requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, scimApp);
-  scimServer.keepAliveTimeout = 65_000;
   const adminServer = createServer(adminApp);
   const scimAddr = await listen(scimServer, config.port, config.host);
   const adminAddr = await listen(adminServer, config.adminPort, config.adminHost);
-  scimBase = config.publicUrl ? config.publicUrl.replace(/\/+$/, '') + '/scim/v2' : `http://${urlHost(config.host)}:${scimAddr.port}/scim/v2`;
+  scimBase = config.publicUrl
+    ? config.publicUrl.replace(/\/+$/, '') + SCIM_PREFIX
+    : `http://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : urlHost(config.host)}:${scimAddr.port}${SCIM_PREFIX}`;
   const adminUrl = `http://${urlHost(config.adminHost)}:${adminAddr.port}`;
   if (config.adminHost !== '127.0.0.1' && config.adminHost !== '::1' && config.adminHost !== 'localhost') {
     logger.warn({ adminHost: config.adminHost }, 'the admin listener is bound to a non-loopback address: put it behind a firewall');

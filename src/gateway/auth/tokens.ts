@@ -82,6 +82,7 @@ export type AuthResult =
 export class TokenVerifier {
   private data: AccessData;
   private byHash = new Map<string, TokenRecord>();
+  private verified = new Map<string, TokenRecord>();
   private stamp = '';
   private timer?: NodeJS.Timeout;
   private readonly lastUsed = new Map<string, string>();
@@ -132,6 +133,7 @@ export class TokenVerifier {
 
   private index(): void {
     this.byHash = new Map(this.data.tokens.map((t) => [t.hash, t]));
+    this.verified = new Map();
   }
 
   connections(): ConnectionRecord[] {
@@ -140,17 +142,23 @@ export class TokenVerifier {
 
   verify(authorization: string | undefined): AuthResult {
     if (!authorization) return { ok: false, reason: 'missing' };
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!m || !TOKEN_RE.test(m[1])) return { ok: false, reason: 'malformed' };
-    const hash = hashToken(m[1]);
-    let record = this.byHash.get(hash);
+    // Verified headers are remembered until access.json changes: hashing on every request
+    // showed in profiles. Only known tokens are cached, so the map stays small.
+    let record = this.verified.get(authorization);
     if (!record) {
-      // A token created by the CLI a moment ago: look at the file now rather than at the next poll.
-      this.reloadIfChanged();
+      const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (!m || !TOKEN_RE.test(m[1])) return { ok: false, reason: 'malformed' };
+      const hash = hashToken(m[1]);
       record = this.byHash.get(hash);
+      if (!record) {
+        // A token created by the CLI a moment ago: look at the file now rather than at the next poll.
+        this.reloadIfChanged();
+        record = this.byHash.get(hash);
+      }
+      // The map lookup is on the hash, not the secret; still compare in constant time (DESIGN.md).
+      if (!record || !timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) return { ok: false, reason: 'unknown' };
+      if (this.verified.size < 1000) this.verified.set(authorization, record);
     }
-    // The map lookup is on the hash, not the secret; still compare in constant time (DESIGN.md).
-    if (!record || !timingSafeEqual(Buffer.from(record.hash, 'hex'), Buffer.from(hash, 'hex'))) return { ok: false, reason: 'unknown' };
     if (record.revokedAt) return { ok: false, reason: 'revoked' };
     const now = new Date();
     if (record.expiresAt && Date.parse(record.expiresAt) <= now.getTime()) return { ok: false, reason: 'expired' };
