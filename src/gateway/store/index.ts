@@ -1,0 +1,25 @@
+/**
+ * The store: public surface. `createLowdbStore` is the embedded default (in-memory indexes,
+ * fsynced journal, lowdb snapshot); code outside store/ sees only the Store interface.
+ */
+import { LowdbStore, type LowdbStoreInternals, type LowdbStoreOptions } from './lowdb-store.js';
+import type { Store } from './types.js';
+
+export type * from './types.js';
+export type { LowdbStoreOptions, StoreLogger } from './lowdb-store.js';
+export { DEFAULT_COMPACT_AFTER_BYTES } from './lowdb-store.js';
+
+/** Creates the embedded store over a data directory; call open() before use and close() at shutdown. */
+export function createLowdbStore(options: LowdbStoreOptions): Store {
+  return new LowdbStore(options);
+}
+
+/** Internals for tests and benchmarks; not for production code. */
+export const testing = {
+  /** A store with fault injection (io) and access to compaction and journal state. */
+  createLowdbStore(options: LowdbStoreOptions, internals: LowdbStoreInternals = {}): LowdbStore {
+    return new LowdbStore(options, internals);
+  },
+};
+export type { LowdbStore, LowdbStoreInternals } from './lowdb-store.js';
+export type { StoreIo } from './snapshot.js';
