@@ -47,8 +47,8 @@ export const configSchema = z
     /** Public base URL the IdP uses (behind a reverse proxy); defaults to http://<host>:<port>. */
     publicUrl: z.string().url().optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Trust X-Forwarded-* from this proxy setting (express "trust proxy"). */
-    trustProxy: z.union([z.boolean(), z.string()]).default(false),
+    /** Take the client-facing protocol and host from X-Forwarded-Proto / X-Forwarded-Host (behind a reverse proxy). */
+    trustProxy: z.boolean().default(false),
     limits: limitsSchema.default(limitsSchema.parse({})),
   })
   .strict();
@@ -152,5 +152,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): GatewayConfig {
   }
   const config = result.data;
   config.dataDir = resolve(config.dataDir);
+  // The SCIM path is appended by the gateway; accept a public URL given with or without it.
+  if (config.publicUrl) config.publicUrl = config.publicUrl.replace(/\/+$/, '').replace(/\/scim\/v2$/i, '');
   return config;
 }

@@ -11,7 +11,7 @@ import express from 'express';
 import pino, { type Logger } from 'pino';
 import { TokenVerifier } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
-import { createScimHandler, SCIM_PREFIX, writeScimError, type ScimAuthenticator } from './scim/http.js';
+import { createScimHandler, SCIM_PREFIX, writeScimError, type RequestOutcome, type ScimAuthenticator } from './scim/http.js';
 import { ScimError } from './scim/errors.js';
 import { createScimService } from './scim/service.js';
 import { createSchemaRegistry } from './scim/schemas/registry.js';
@@ -106,7 +106,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     const host = forwarded('x-forwarded-host') || req.headers.host;
     return host && /^[A-Za-z0-9.:[\]-]+$/.test(host) && /^https?$/.test(proto) ? `${proto}://${host}${SCIM_PREFIX}` : scimBase;
   };
-  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger });
+  // Every refusal is logged with its detail (what the IdP was told); successes only at debug level.
+  const onResponse = (o: RequestOutcome) => {
+    if (o.status >= 500) logger.error(o, 'SCIM request failed');
+    else if (o.status >= 400 && o.status !== 404) logger.info(o, 'SCIM request refused');
+    else logger.debug(o, 'SCIM request');
+  };
+  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse });
 
   const scimServer = createServer({ requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, (req, res) => {
     const url = req.url ?? '/';

@@ -3,7 +3,7 @@
  * and shared between processes: the CLI edits it while a gateway runs, so every edit is a
  * locked read-modify-write with an atomic, fsynced replace, and the gateway reloads on change.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants } from 'node:fs';
+import { chownSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -60,7 +60,7 @@ export function readAccess(dataDir: string): AccessData {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new Error(`${file} is not valid JSON; restore it from a backup (scim-bridge backup) or move it aside to start with no tokens.`);
+    throw new Error(`${file} is not valid JSON; restore it from a backup of the data directory, or move it aside to start with no tokens (users and groups are kept).`);
   }
   const result = accessData.safeParse(parsed);
   if (!result.success) {
@@ -80,12 +80,26 @@ export function writeFileDurably(dir: string, name: string, content: string, mod
   } finally {
     closeSync(fd);
   }
+  keepOwner(tmp, join(dir, name));
   renameSync(tmp, join(dir, name));
+  if (process.platform === 'win32') return; // directories cannot be fsynced there
   const dfd = openSync(dir, 'r');
   try {
     fsyncSync(dfd);
   } finally {
     closeSync(dfd);
+  }
+}
+
+/** When root edits a service's file (`sudo scim-bridge token create`), the file keeps its owner,
+ * so the service can still read it. */
+function keepOwner(tmp: string, target: string): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
+  try {
+    const s = statSync(target);
+    if (s.uid !== 0 || s.gid !== 0) chownSync(tmp, s.uid, s.gid);
+  } catch {
+    /* new file: owned by whoever created it */
   }
 }
 

@@ -60,8 +60,10 @@ export function createToken(dataDir: string, opts: { name: string; connection?: 
 
 export function revokeToken(dataDir: string, id: string): TokenRecord {
   return updateAccess(dataDir, (data) => {
-    const t = data.tokens.find((x) => x.id === id || x.prefix === id);
-    if (!t) throw new Error(`No token with id ${id}. List them with: scim-bridge token list`);
+    const matches = data.tokens.filter((x) => x.id === id || x.prefix === id);
+    if (matches.length === 0) throw new Error(`No token with id ${id}. List them with: scim-bridge token list`);
+    if (matches.length > 1) throw new Error(`${id} matches ${matches.length} tokens (${matches.map((x) => x.id).join(', ')}); revoke by id.`);
+    const t = matches[0];
     if (!t.revokedAt) t.revokedAt = new Date().toISOString();
     return t;
   });

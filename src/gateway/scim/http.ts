@@ -34,6 +34,18 @@ export interface ScimAuthenticator {
   authenticate(authorization: string | undefined): { ok: true; connection: string; tokenId: string } | { ok: false; detail: string };
 }
 
+export interface RequestOutcome {
+  method: string;
+  path: string;
+  status: number;
+  ms: number;
+  /** Set once the token was accepted. */
+  connection?: string;
+  tokenId?: string;
+  /** The error detail for 4xx/5xx answers. */
+  detail?: string;
+}
+
 export interface ScimHandlerOptions {
   service: ScimService;
   limits: Limits;
@@ -42,8 +54,8 @@ export interface ScimHandlerOptions {
   baseUrl: (req: IncomingMessage) => string;
   docsUrl: string;
   logger: { error(o: object, msg?: string): void; warn(o: object, msg?: string): void };
-  /** Called after each authenticated request with its outcome (status page, metrics). */
-  onRequest?: (info: { connection: string; tokenId: string; method: string; path: string; status: number }) => void;
+  /** Called after each response with its outcome (request log, status page, metrics). */
+  onResponse?: (info: RequestOutcome) => void;
 }
 
 function writeResponse(res: ServerResponse, r: ScimResponse): void {
@@ -282,31 +294,37 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
   }
 
   return (req, res) => {
+    const started = performance.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const fullPath = q === -1 ? url : url.slice(0, q);
     const path = fullPath.slice(SCIM_PREFIX.length) || '/';
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
+    const done = (status: number, auth?: { connection: string; tokenId: string }, detail?: string) =>
+      opts.onResponse?.({ method: req.method ?? '', path, status, ms: performance.now() - started, connection: auth?.connection, tokenId: auth?.tokenId, detail });
 
     // Authentication first: an unauthenticated client learns nothing, not even the limits.
     const auth = opts.auth.authenticate(req.headers.authorization);
     if (!auth.ok) {
       req.resume();
       writeScimError(res, new ScimError(401, undefined, auth.detail, { 'WWW-Authenticate': 'Bearer realm="SCIM Bridge", error="invalid_token"' }));
+      done(401, undefined, auth.detail);
       return;
-    }
-    if (opts.onRequest) {
-      res.on('finish', () => opts.onRequest!({ connection: auth.connection, tokenId: auth.tokenId, method: req.method ?? '', path, status: res.statusCode }));
     }
     const ctx: OperationContext = { connection: auth.connection, baseUrl: opts.baseUrl(req), service, limits };
     dispatch(req, ctx, path, rawQuery).then(
-      (r) => writeResponse(res, r),
+      (r) => {
+        writeResponse(res, r);
+        done(r.status, auth);
+      },
       (err: unknown) => {
         if (res.headersSent) {
           res.destroy();
           return;
         }
-        writeScimError(res, toScimError(err, opts.logger));
+        const e = toScimError(err, opts.logger);
+        writeScimError(res, e);
+        done(e.status, auth, e.detail);
       },
     );
   };
