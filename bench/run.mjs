@@ -1,0 +1,261 @@
+// `npm run bench [-- --users 100000 --groups 10000 --big-group 50000 --duration 10]`
+// Seeds a data dir, starts the built gateway as its own process, and measures it with autocannon
+// at 32 connections against a bare express server (also its own process), runs alternating.
+// Prints a table and writes bench/results.json. Budgets are checked here, never in unit tests.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const USERS = opt('users', 10_000);
+const GROUPS = opt('groups', Math.max(1, Math.round(USERS / 10)));
+const BIG_GROUP = Math.min(opt('big-group', Math.round(USERS / 2)), USERS);
+const DURATION = opt('duration', 8);
+const CONNECTIONS = opt('connections', 32);
+
+const { createLowdbStore } = await import(join(root, 'dist/src/gateway/store/index.js'));
+const { createToken } = await import(join(root, 'dist/src/gateway/auth/index.js'));
+
+const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-bench-'));
+const userIds = [];
+const userNames = [];
+let rawBytes = 0;
+
+async function seed() {
+  const store = createLowdbStore({ dataDir });
+  await store.open();
+  const t0 = Date.now();
+  const batch = 2000;
+  for (let i = 0; i < USERS; i += batch) {
+    const changes = [];
+    for (let j = i; j < Math.min(USERS, i + batch); j++) {
+      const id = randomUUID();
+      const data = {
+        userName: `user${j}@bench.example`,
+        externalId: `ext-${j}`,
+        active: true,
+        displayName: `Bench User ${j}`,
+        name: { givenName: 'Bench', familyName: `User${j}` },
+        emails: [{ value: `user${j}@bench.example`, type: 'work', primary: true }],
+      };
+      rawBytes += JSON.stringify({ id, ...data }).length;
+      userIds.push(id);
+      userNames.push(data.userName);
+      changes.push({ op: 'create', type: 'User', connection: 'default', id, data });
+    }
+    await store.commit({ changes });
+  }
+  const groupIds = [];
+  for (let i = 0; i < GROUPS; i += batch) {
+    const changes = [];
+    for (let j = i; j < Math.min(GROUPS, i + batch); j++) {
+      const id = randomUUID();
+      groupIds.push(id);
+      const members = j === 0 ? [] : [{ value: userIds[j % USERS], type: 'User' }];
+      rawBytes += JSON.stringify({ id, displayName: `Group ${j}`, members }).length;
+      changes.push({ op: 'create', type: 'Group', connection: 'default', id, data: { displayName: `Group ${j}` }, members });
+    }
+    await store.commit({ changes });
+  }
+  // One big group: BIG_GROUP members, added in deltas.
+  for (let i = 0; i < BIG_GROUP; i += 5000) {
+    const add = userIds.slice(i, Math.min(BIG_GROUP, i + 5000)).map((value) => ({ value, type: 'User' }));
+    rawBytes += JSON.stringify(add).length;
+    await store.commit({ changes: [{ op: 'members', connection: 'default', groupId: groupIds[0], add }] });
+  }
+  await store.close();
+  return { groupIds, seconds: (Date.now() - t0) / 1000 };
+}
+
+const children = new Set();
+// A failed run must not leave a gateway or the baseline running.
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function startProcess(cmd, argv, env, ready) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    let out = '';
+    const onData = (d) => {
+      out += d;
+      const m = ready.exec(out);
+      if (m) resolve({ child, match: m, startupMs: Number(process.hrtime.bigint() - t0) / 1e6 });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d) => (out += d));
+    child.once('exit', (code) => reject(new Error(`${argv.join(' ')} exited ${code}: ${out}`)));
+  });
+}
+
+function rssMb(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
+}
+
+function dirBytes(dir) {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? dirBytes(p) : statSync(p).size;
+  }
+  return total;
+}
+
+function run(name, opts) {
+  return new Promise((resolve, reject) => {
+    autocannon({ connections: CONNECTIONS, duration: DURATION, pipelining: 1, ...opts }, (err, result) => {
+      if (err) return reject(err);
+      const non2xx = result.non2xx + result.errors;
+      resolve({
+        name,
+        rps: Math.round(result.requests.average),
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        non2xx,
+        total: result.requests.total,
+      });
+    });
+  });
+}
+
+const pick = (arr) => arr[Math.floor(Math.random() * arr.length)];
+
+console.log(`Seeding ${USERS} users, ${GROUPS} groups, one group of ${BIG_GROUP} members...`);
+const seeded = await seed();
+const { token } = createToken(dataDir, { name: 'bench' });
+const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
+
+const gw = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn' }, /SCIM base URL:\s+(\S+)/);
+const base = gw.match[1];
+const bare = await startProcess(process.execPath, [join(root, 'bench/bare-server.mjs')], {}, /LISTENING (\d+)/);
+const bareUrl = `http://127.0.0.1:${bare.match[1]}`;
+const rssAfterStart = rssMb(gw.child.pid);
+
+let postN = 0;
+let memberN = 0;
+const memberCandidates = userIds.slice(BIG_GROUP);
+const scenarios = {
+  'bare GET': () => run('bare GET', { url: bareUrl, requests: [{ setupRequest: (r) => ({ ...r, path: `/items/id-${Math.floor(Math.random() * 1000)}` }) }] }),
+  'GET /Users/{id}': () => run('GET /Users/{id}', { url: base, headers: auth, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users/${pick(userIds)}` }) }] }),
+  'GET userName eq': () =>
+    run('GET userName eq', { url: base, headers: auth, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${pick(userNames)}"`)}` }) }] }),
+  'GET externalId eq': () =>
+    run('GET externalId eq', { url: base, headers: auth, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users?filter=${encodeURIComponent(`externalId eq "ext-${Math.floor(Math.random() * USERS)}"`)}` }) }] }),
+  'bare POST': () =>
+    run('bare POST', { url: bareUrl, method: 'POST', headers: { 'content-type': 'application/json' }, requests: [{ method: 'POST', path: '/items', setupRequest: (r) => ({ ...r, body: JSON.stringify({ userName: `p${postN++}@x.com`, active: true }) }) }] }),
+  'POST /Users (durable)': () =>
+    run('POST /Users (durable)', {
+      url: base,
+      headers: auth,
+      requests: [{ method: 'POST', path: '/scim/v2/Users', setupRequest: (r) => ({ ...r, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `new${postN++}@bench.example`, active: true }) }) }],
+    }),
+  'PATCH /Users/{id} (durable)': () =>
+    run('PATCH /Users/{id} (durable)', {
+      url: base,
+      headers: auth,
+      requests: [{ method: 'PATCH', setupRequest: (r) => ({ ...r, path: `/scim/v2/Users/${pick(userIds)}`, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'title', value: `T${postN++}` }] }) }) }],
+    }),
+  'PATCH big group +/- member': () =>
+    run('PATCH big group +/- member', {
+      url: base,
+      headers: auth,
+      requests: [
+        {
+          method: 'PATCH',
+          setupRequest: (r) => {
+            const i = memberN++;
+            const id = memberCandidates[Math.floor(i / 2) % memberCandidates.length];
+            const op = i % 2 === 0 ? { op: 'add', path: 'members', value: [{ value: id }] } : { op: 'remove', path: `members[value eq "${id}"]` };
+            return { ...r, path: `/scim/v2/Groups/${seeded.groupIds[0]}`, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [op] }) };
+          },
+        },
+      ],
+    }),
+  'GET /Users page (count=100)': () =>
+    run('GET /Users page (count=100)', { url: base, headers: auth, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users?startIndex=${1 + Math.floor(Math.random() * Math.max(1, USERS - 100))}&count=100` }) }] }),
+};
+
+const order = ['bare GET', 'GET /Users/{id}', 'GET userName eq', 'GET externalId eq', 'bare POST', 'POST /Users (durable)', 'PATCH /Users/{id} (durable)', 'PATCH big group +/- member', 'GET /Users page (count=100)'];
+const results = {};
+// Warm-up, then the measured runs with bare and gateway alternating.
+await run('warm-up', { url: base, headers: auth, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users/${pick(userIds)}` }) }] });
+for (const name of order) {
+  results[name] = await scenarios[name]();
+  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms\n`);
+}
+
+// Full listing page by page, end to end.
+const listT0 = Date.now();
+let listed = 0;
+for (let start = 1; ; start += 100) {
+  const res = await fetch(`${base}/scim/v2/Users?startIndex=${start}&count=100`, { headers: auth });
+  const body = await res.json();
+  if (!Array.isArray(body.Resources)) throw new Error(`listing page ${start} failed: ${res.status} ${JSON.stringify(body)}`);
+  listed += body.Resources.length;
+  if (body.Resources.length < 100) break;
+}
+const listSeconds = (Date.now() - listT0) / 1000;
+const rssEnd = rssMb(gw.child.pid);
+
+gw.child.kill('SIGTERM');
+bare.child.kill('SIGTERM');
+await new Promise((r) => gw.child.once('exit', r));
+
+// Start-up time on the data as the benchmark left it (snapshot + journal).
+const again = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn' }, /SCIM base URL:\s+(\S+)/);
+const startupMs = again.startupMs;
+again.child.kill('SIGTERM');
+await new Promise((r) => again.child.once('exit', r));
+const dataBytes = dirBytes(dataDir);
+
+const ratio = (a, b) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
+const summary = {
+  at: new Date().toISOString(),
+  machine: { node: process.version, cpus: (await import('node:os')).cpus().length },
+  dataset: { users: USERS, groups: GROUPS, bigGroupMembers: BIG_GROUP, seedSeconds: seeded.seconds },
+  connections: CONNECTIONS,
+  durationSeconds: DURATION,
+  results,
+  ratios: {
+    'GET by id / bare GET': ratio('GET /Users/{id}', 'bare GET'),
+    'userName eq / bare GET': ratio('GET userName eq', 'bare GET'),
+    'externalId eq / bare GET': ratio('GET externalId eq', 'bare GET'),
+    'durable POST / bare POST': ratio('POST /Users (durable)', 'bare POST'),
+    'durable PATCH / bare POST': ratio('PATCH /Users/{id} (durable)', 'bare POST'),
+  },
+  listAllUsers: { listed, seconds: listSeconds },
+  rssMb: { afterStart: Math.round(rssAfterStart), end: Math.round(rssEnd) },
+  startupMs: Math.round(startupMs),
+  dataDirBytes: dataBytes,
+  rawJsonBytes: rawBytes,
+  dataDirToRaw: Math.round((dataBytes / rawBytes) * 100) / 100,
+};
+writeFileSync(join(root, 'bench/results.json'), JSON.stringify(summary, null, 2) + '\n');
+rmSync(dataDir, { recursive: true, force: true });
+
+console.log(`\nSCIM Bridge benchmark: ${USERS} users, ${GROUPS} groups (one of ${BIG_GROUP} members), ${CONNECTIONS} connections, ${DURATION}s per scenario\n`);
+console.log('scenario                        req/s     p50 ms   p99 ms   non-2xx');
+for (const name of order) {
+  const r = results[name];
+  console.log(`${name.padEnd(30)} ${String(r.rps).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)}`);
+}
+console.log('');
+for (const [k, v] of Object.entries(summary.ratios)) console.log(`${k.padEnd(30)} ${v}x`);
+console.log(`list all ${listed} users (count=100)   ${listSeconds.toFixed(1)} s`);
+console.log(`RSS after start / at end        ${summary.rssMb.afterStart} MB / ${summary.rssMb.end} MB`);
+console.log(`start-up                        ${summary.startupMs} ms`);
+console.log(`data dir / raw JSON             ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(rawBytes / 1e6).toFixed(1)} MB)`);
+console.log('\nwritten to bench/results.json');
