@@ -28,7 +28,6 @@ const { createToken } = await import(join(root, 'dist/src/gateway/auth/index.js'
 const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-bench-'));
 const userIds = [];
 const userNames = [];
-let rawBytes = 0;
 
 async function seed() {
   const store = createLowdbStore({ dataDir });
@@ -47,7 +46,6 @@ async function seed() {
         name: { givenName: 'Bench', familyName: `User${j}` },
         emails: [{ value: `user${j}@bench.example`, type: 'work', primary: true }],
       };
-      rawBytes += JSON.stringify({ id, ...data }).length;
       userIds.push(id);
       userNames.push(data.userName);
       changes.push({ op: 'create', type: 'User', connection: 'default', id, data });
@@ -61,7 +59,6 @@ async function seed() {
       const id = randomUUID();
       groupIds.push(id);
       const members = j === 0 ? [] : [{ value: userIds[j % USERS], type: 'User' }];
-      rawBytes += JSON.stringify({ id, displayName: `Group ${j}`, members }).length;
       changes.push({ op: 'create', type: 'Group', connection: 'default', id, data: { displayName: `Group ${j}` }, members });
     }
     await store.commit({ changes });
@@ -69,7 +66,6 @@ async function seed() {
   // One big group: BIG_GROUP members, added in deltas.
   for (let i = 0; i < BIG_GROUP; i += 5000) {
     const add = userIds.slice(i, Math.min(BIG_GROUP, i + 5000)).map((value) => ({ value, type: 'User' }));
-    rawBytes += JSON.stringify(add).length;
     await store.commit({ changes: [{ op: 'members', connection: 'default', groupId: groupIds[0], add }] });
   }
   await store.close();
@@ -89,6 +85,7 @@ function startProcess(cmd, argv, env, ready) {
     children.add(child);
     child.once('exit', () => children.delete(child));
     let out = '';
+    child.output = () => out;
     const onData = (d) => {
       out += d;
       const m = ready.exec(out);
@@ -139,7 +136,8 @@ const { token } = createToken(dataDir, { name: 'bench' });
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
 const gw = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn' }, /SCIM base URL:\s+(\S+)/);
-const base = gw.match[1];
+const base = new URL(gw.match[1]).origin;
+const gwOutput = () => gw.child.output();
 const bare = await startProcess(process.execPath, [join(root, 'bench/bare-server.mjs')], {}, /LISTENING (\d+)/);
 const bareUrl = `http://127.0.0.1:${bare.match[1]}`;
 const rssAfterStart = rssMb(gw.child.pid);
@@ -190,24 +188,46 @@ const scenarios = {
 
 const order = ['bare GET', 'GET /Users/{id}', 'GET userName eq', 'GET externalId eq', 'bare POST', 'POST /Users (durable)', 'PATCH /Users/{id} (durable)', 'PATCH big group +/- member', 'GET /Users page (count=100)'];
 const results = {};
-// Warm-up, then the measured runs with bare and gateway alternating.
+const adminUrl = /Admin listener:\s+(\S+)/.exec(gwOutput())?.[1];
+async function userCount() {
+  const r = await fetch(`${adminUrl}/readyz`);
+  return (await r.json()).users;
+}
+// Warm-up, then the measured runs with bare and gateway alternating. Peak RSS of the gateway is
+// sampled during each scenario, with the number of users it held at the end of it.
 await run('warm-up', { url: base, headers: auth, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users/${pick(userIds)}` }) }] });
 for (const name of order) {
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMb(gw.child.pid))), 200);
   results[name] = await scenarios[name]();
-  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms\n`);
+  clearInterval(sampler);
+  if (!name.startsWith('bare')) {
+    results[name].peakRssMb = Math.round(peak);
+    results[name].usersAfter = await userCount();
+  }
+  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB with ${results[name].usersAfter} users` : ''}\n`);
 }
 
 // Full listing page by page, end to end.
 const listT0 = Date.now();
 let listed = 0;
+let finalRawBytes = 0;
 for (let start = 1; ; start += 100) {
   const res = await fetch(`${base}/scim/v2/Users?startIndex=${start}&count=100`, { headers: auth });
   const body = await res.json();
   if (!Array.isArray(body.Resources)) throw new Error(`listing page ${start} failed: ${res.status} ${JSON.stringify(body)}`);
   listed += body.Resources.length;
+  for (const r of body.Resources) finalRawBytes += JSON.stringify(r).length;
   if (body.Resources.length < 100) break;
 }
 const listSeconds = (Date.now() - listT0) / 1000;
+// Groups, with their members, count towards the raw JSON of the resources.
+for (let start = 1; ; start += 100) {
+  const res = await fetch(`${base}/scim/v2/Groups?startIndex=${start}&count=100`, { headers: auth });
+  const body = await res.json();
+  for (const r of body.Resources) finalRawBytes += JSON.stringify(r).length;
+  if (body.Resources.length < 100) break;
+}
 const rssEnd = rssMb(gw.child.pid);
 
 gw.child.kill('SIGTERM');
@@ -240,22 +260,24 @@ const summary = {
   rssMb: { afterStart: Math.round(rssAfterStart), end: Math.round(rssEnd) },
   startupMs: Math.round(startupMs),
   dataDirBytes: dataBytes,
-  rawJsonBytes: rawBytes,
-  dataDirToRaw: Math.round((dataBytes / rawBytes) * 100) / 100,
+  rawJsonBytes: finalRawBytes,
+  dataDirToRaw: Math.round((dataBytes / finalRawBytes) * 100) / 100,
 };
 writeFileSync(join(root, 'bench/results.json'), JSON.stringify(summary, null, 2) + '\n');
 rmSync(dataDir, { recursive: true, force: true });
 
 console.log(`\nSCIM Bridge benchmark: ${USERS} users, ${GROUPS} groups (one of ${BIG_GROUP} members), ${CONNECTIONS} connections, ${DURATION}s per scenario\n`);
-console.log('scenario                        req/s     p50 ms   p99 ms   non-2xx');
+console.log('scenario                        req/s     p50 ms   p99 ms   non-2xx   peak RSS MB   users after');
 for (const name of order) {
   const r = results[name];
-  console.log(`${name.padEnd(30)} ${String(r.rps).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)}`);
+  console.log(
+    `${name.padEnd(30)} ${String(r.rps).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.peakRssMb ?? '-').padStart(13)} ${String(r.usersAfter ?? '-').padStart(13)}`,
+  );
 }
 console.log('');
 for (const [k, v] of Object.entries(summary.ratios)) console.log(`${k.padEnd(30)} ${v}x`);
 console.log(`list all ${listed} users (count=100)   ${listSeconds.toFixed(1)} s`);
 console.log(`RSS after start / at end        ${summary.rssMb.afterStart} MB / ${summary.rssMb.end} MB`);
 console.log(`start-up                        ${summary.startupMs} ms`);
-console.log(`data dir / raw JSON             ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(rawBytes / 1e6).toFixed(1)} MB)`);
+console.log(`data dir / raw JSON             ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(finalRawBytes / 1e6).toFixed(1)} MB, after a clean stop)`);
 console.log('\nwritten to bench/results.json');

@@ -10,7 +10,7 @@ import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from
 import { normalizeMembers, normalizeResource } from './resources/normalize.js';
 import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
 import type { SchemaRegistry } from './schemas/registry.js';
-import type { Change, Member, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/types.js';
+import type { Change, CommitRequest, Member, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/types.js';
 import type { FilterNode } from './filter/index.js';
 
 /** Serializes async work per key; keys are dropped when idle. */
@@ -91,10 +91,49 @@ function trackDeactivation(data: ScimJson, previous: ScimJson | undefined, at: s
   else delete data[BRIDGE_USER_SCHEMA];
 }
 
+/** Structural equality of JSON values (key order ignored). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((v, i) => jsonEqual(v, bb[i]));
+  }
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
 export function createScimService(opts: { store: Store; registry: SchemaRegistry; limits: ServiceLimits }): ScimService {
   const { store, registry, limits } = opts;
   const locks = new KeyedMutex();
   const lockKey = (connection: string, type: ResourceType, id: string) => `${connection}\u0000${type}\u0000${id}`;
+
+  /**
+   * Read-compute-commit for one resource: `compute` runs under the resource's lock and returns
+   * either the changes to commit or a result that needs no write. The lock is released as soon
+   * as the store has applied the change, and durability is awaited outside it, so concurrent
+   * writes to one resource (200 PATCHes to one group) still share fsyncs.
+   */
+  async function writeSerialized(
+    key: string,
+    compute: () => Promise<{ request: CommitRequest } | { result: StoredResource | undefined }>,
+  ): Promise<StoredResource | undefined> {
+    const step = await locks.run(key, async () => {
+      const c = await compute();
+      if ('result' in c) return { result: c.result };
+      let applied!: () => void;
+      const appliedSignal = new Promise<void>((r) => (applied = r));
+      const durable = store.commit(c.request, { onApplied: applied });
+      await Promise.race([appliedSignal, durable]);
+      return { durable };
+    });
+    if ('result' in step) return step.result;
+    const committed = await step.durable;
+    return committed.resources[committed.resources.length - 1];
+  }
 
   async function mustGet(connection: string, type: ResourceType, id: string): Promise<StoredResource> {
     const r = await store.get(connection, type, id);
@@ -137,7 +176,7 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
     },
 
     async replace(ctx, type, id, body) {
-      return locks.run(lockKey(ctx.connection, type, id), async () => {
+      return (await writeSerialized(lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const expectVersion = checkIfMatch(ctx.ifMatch, current) ?? current.version;
         if (body && typeof body === 'object' && !Array.isArray(body)) {
@@ -159,40 +198,41 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
           const members = await resolveMembers(ctx.connection, id, n.members ?? []);
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
         }
-        const result = await store.commit({ changes, at });
-        return result.resources[result.resources.length - 1];
-      });
+        return { request: { changes, at } };
+      }))!;
     },
 
     async patch(ctx, type, id, body) {
-      return locks.run(lockKey(ctx.connection, type, id), async () => {
+      return (await writeSerialized(lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const patchCtx = { type, resolver: registry.resolver(type), id, limits: limits.patch };
         const ops = parsePatchRequest(body, patchCtx);
         const expectVersion = checkIfMatch(ctx.ifMatch, current) ?? current.version;
         const currentMembers = type === 'Group' && needsMemberList(ops) ? await store.members(ctx.connection, id) : undefined;
         const result = applyPatch(current.data, ops, patchCtx, currentMembers);
-        if (!result.changed) return current;
+        if (!result.changed) return { result: current };
         const at = new Date().toISOString();
         const n = normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
         if (type === 'User') trackDeactivation(n.data, current.data, at);
-        const changes: Change[] = [{ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion }];
+        const changes: Change[] = [];
+        // A membership-only PATCH leaves the group's data alone: only the O(change) delta is written.
+        if (!jsonEqual(n.data, current.data)) changes.push({ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion });
         const delta = result.members;
         if (delta && (delta.replaceAll || delta.add.length > 0 || delta.remove.length > 0)) {
           const replaceAll = delta.replaceAll ? await resolveMembers(ctx.connection, id, normalizeMembers(delta.replaceAll, 'members')) : undefined;
           const add = await resolveMembers(ctx.connection, id, normalizeMembers(delta.add, 'members'));
-          changes.push({ op: 'members', connection: ctx.connection, groupId: id, ...(replaceAll ? { replaceAll } : {}), add, remove: delta.remove });
+          changes.push({ op: 'members', connection: ctx.connection, groupId: id, ...(replaceAll ? { replaceAll } : {}), add, remove: delta.remove, expectVersion });
         }
-        const committed = await store.commit({ changes, at });
-        return committed.resources[committed.resources.length - 1];
-      });
+        if (changes.length === 0) return { result: current };
+        return { request: { changes, at } };
+      }))!;
     },
 
     async remove(ctx, type, id) {
-      await locks.run(lockKey(ctx.connection, type, id), async () => {
+      await writeSerialized(lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const expectVersion = checkIfMatch(ctx.ifMatch, current);
-        await store.commit({ changes: [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }] });
+        return { request: { changes: [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }] } };
       });
     },
 

@@ -34,6 +34,7 @@ import {
 import { MemoryState, NO_UNDO, toJournalChange, type JournalChange } from './state.js';
 import type {
   Change,
+  CommitHooks,
   CommitRequest,
   CommitResult,
   IndexedAttribute,
@@ -337,7 +338,7 @@ export class LowdbStore implements Store {
 
   // ---- writes ------------------------------------------------------------------------------
 
-  async commit(request: CommitRequest): Promise<CommitResult> {
+  async commit(request: CommitRequest, hooks?: CommitHooks): Promise<CommitResult> {
     if (!this.opened) throw ScimError.unavailable('The store is not open.');
     if (this.closing) throw ScimError.unavailable('The store is shutting down.');
     if (!Array.isArray(request?.changes)) throw ScimError.invalidValue('commit: changes must be an array');
@@ -352,6 +353,7 @@ export class LowdbStore implements Store {
     const undo: Array<() => void> = [];
     const resources = this.state.apply(copies, at, undo, expect);
     const seq = this.nextSeq++;
+    hooks?.onApplied?.();
     return new Promise<CommitResult>((resolvePromise, reject) => {
       this.pending.push({ seq, at, changesJson, undo, result: { resources, seq }, resolve: resolvePromise, reject });
       void this.pump();

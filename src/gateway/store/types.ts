@@ -65,6 +65,17 @@ export interface CommitRequest {
   at?: string;
 }
 
+export interface CommitHooks {
+  /**
+   * Called once the change is visible to later reads (before it is durable, for a store that
+   * applies in memory first; at transaction commit for a database). Callers that serialize
+   * writes per resource release their lock here instead of waiting for the disk, so concurrent
+   * writes to one resource still share an fsync. If the commit later fails, the store undoes it
+   * and fails every commit that came after it.
+   */
+  onApplied?: () => void;
+}
+
 export interface CommitResult {
   /** The resources as they are after the commit, in the order of `changes` (deleted ones omitted). */
   resources: StoredResource[];
@@ -129,7 +140,7 @@ export interface Store {
    * connection), 412 (expectVersion mismatch), 404 (target missing), 503 (disk full / IO error,
    * nothing applied). Concurrent commits share one fsync (group commit).
    */
-  commit(request: CommitRequest): Promise<CommitResult>;
+  commit(request: CommitRequest, hooks?: CommitHooks): Promise<CommitResult>;
 
   stats(): Promise<StoreStats>;
 }
