@@ -11,10 +11,16 @@ import express from 'express';
 import pino, { type Logger } from 'pino';
 import { TokenVerifier } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
-import { createScimHandler, SCIM_PREFIX, writeScimError, type RequestOutcome, type ScimAuthenticator } from './scim/http.js';
-import { ScimError } from './scim/errors.js';
-import { createScimService } from './scim/service.js';
-import { createSchemaRegistry } from './scim/schemas/registry.js';
+import {
+  createScimHandler,
+  createSchemaRegistry,
+  createScimService,
+  ScimError,
+  SCIM_PREFIX,
+  writeScimError,
+  type RequestOutcome,
+  type ScimAuthenticator,
+} from './scim/index.js';
 import { createLowdbStore, type Store } from './store/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';

@@ -24,7 +24,7 @@ import {
 } from './operations.js';
 import type { ScimService } from './service.js';
 import type { Limits } from '../config.js';
-import type { ResourceType } from '../store/types.js';
+import type { ResourceType } from '../store/index.js';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 export const SCIM_PREFIX = '/scim/v2';

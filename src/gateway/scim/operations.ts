@@ -6,9 +6,9 @@
 import { ScimError } from './errors.js';
 import { parseFilter, type FilterNode } from './filter/index.js';
 import { listResponse } from './discovery.js';
-import { etagOf, locationOf, parseProjection, renderResource, splitAttrName, wantsAttribute, type Projection } from './resources/render.js';
+import { etagOf, locationOf, parseProjection, renderResource, splitAttrName, wantsAttribute, type Projection } from './resources/index.js';
 import { parseEtagList, type ScimService } from './service.js';
-import type { ResourceType, SortSpec, StoredResource } from '../store/types.js';
+import type { ResourceType, SortSpec, StoredResource } from '../store/index.js';
 import type { Limits } from '../config.js';
 
 export interface ScimResponse {

@@ -7,10 +7,10 @@
 import { randomUUID } from 'node:crypto';
 import { ScimError } from './errors.js';
 import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from './patch/index.js';
-import { normalizeMembers, normalizeResource } from './resources/normalize.js';
+import { normalizeMembers, normalizeResource } from './resources/index.js';
 import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
 import type { SchemaRegistry } from './schemas/registry.js';
-import type { Change, CommitRequest, Member, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/types.js';
+import type { Change, CommitRequest, Member, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/index.js';
 import type { FilterNode } from './filter/index.js';
 
 /** Serializes async work per key; keys are dropped when idle. */

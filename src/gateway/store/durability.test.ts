@@ -4,7 +4,7 @@ import { readlinkSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ScimError } from '../scim/errors.js';
+import { ScimError } from '../scim/index.js';
 import { captureLogger, cleanupDirs, crashImage, dump, openStore, tempDir, user } from '../../../test/fixtures/store/helpers.js';
 import type { Change, StoreIo } from './index.js';
 

@@ -15,7 +15,7 @@
 import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Low } from 'lowdb';
-import { ScimError } from '../scim/errors.js';
+import { ScimError } from '../scim/index.js';
 import { JOURNAL_FILE, JournalCorruptError, encodeLine, parseSegmentName, scanSegment, segmentName, type JournalEntry } from './journal.js';
 import { acquireLock, type AcquiredLock } from './lock.js';
 import { runQuery } from './query.js';

@@ -5,7 +5,7 @@
  * index only has to return a superset of the matches.
  */
 import { compileFilter, equalityTerms, type AttrPath, type CompareValue, type FilterNode } from '../scim/filter/index.js';
-import type { AttributeResolver, ResolvedAttribute } from '../scim/schemas/attribute.js';
+import type { AttributeResolver, ResolvedAttribute } from '../scim/index.js';
 import type { OrderedMap } from './ordered-map.js';
 import type { ConnectionState } from './state.js';
 import type { QueryRequest, QueryResult, ResourceType, SortSpec, StoredResource } from './types.js';

@@ -6,7 +6,7 @@
  * Stored objects are immutable: a change replaces a StoredResource or Member, it never edits one.
  * That is what lets compaction take a consistent snapshot by grabbing references.
  */
-import { ScimError } from '../scim/errors.js';
+import { ScimError } from '../scim/index.js';
 import { OrderedMap } from './ordered-map.js';
 import type { Change, Member, ResourceType, ScimJson, StoredResource } from './types.js';
 

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseFilter } from '../scim/filter/index.js';
-import { ScimError } from '../scim/errors.js';
+import { ScimError } from '../scim/index.js';
 import {
   cleanupDirs,
   crashImage,

@@ -4,8 +4,7 @@
  * same contract, so nothing here assumes data lives in memory: every call is async, queries take
  * the filter AST (a store may translate it to SQL), and commits carry deltas, not whole tables.
  */
-import type { FilterNode } from '../scim/filter/ast.js';
-import type { AttributeResolver } from '../scim/schemas/attribute.js';
+import type { AttributeResolver, FilterNode } from '../scim/index.js';
 
 export type ResourceType = 'User' | 'Group';
 

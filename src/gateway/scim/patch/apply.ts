@@ -21,20 +21,12 @@ import {
 import { MemberTracker, normalizeMemberValues } from './members.js';
 import { memberCount, planOp, tooManyMembers, type AttrTarget, type OpKind, type Step } from './plan.js';
 import { ENTERPRISE_USER_URN, type PatchContext, type PatchOp, type PatchResult } from './types.js';
-
-/** Entra sends string booleans ("True", "False", any case): coerce them (IDP-WIRE.md). */
-function coerceBoolean(v: unknown): unknown {
-  if (typeof v === 'string') {
-    const l = v.trim().toLowerCase();
-    if (l === 'true') return true;
-    if (l === 'false') return false;
-  }
-  return v;
-}
+import { coerceBoolean } from '../resources/index.js';
 
 /** Coercions that need the schema; everything else is type-checked by the caller on the whole result. */
 function coerceSimple(def: AttributeDef, v: unknown): unknown {
-  return def.type === 'boolean' ? coerceBoolean(v) : v;
+  // Entra sends string booleans ("True", "False", any case): coerce them (IDP-WIRE.md).
+  return def.type === 'boolean' ? (coerceBoolean(v) ?? v) : v;
 }
 
 /**
