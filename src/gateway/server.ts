@@ -133,6 +133,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       return;
     }
     req.resume();
+    if (/^\/(?:scim\/)?v1(?:[/?]|$)/i.test(url)) {
+      writeScimError(res, ScimError.invalidVers('SCIM 1.1 is not supported: configure the identity provider for SCIM 2.0 with the base URL ending in /scim/v2.'));
+      return;
+    }
     if (url === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
       return;

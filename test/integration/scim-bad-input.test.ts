@@ -58,6 +58,8 @@ const rows = (): Row[] => [
   ['Bulk: no schema', 'POST', '/Bulk', { Operations: [] }, 400, 'invalidSyntax'],
   ['Bulk: too many operations', 'POST', '/Bulk', { schemas: ['urn:ietf:params:scim:api:messages:2.0:BulkRequest'], Operations: Array.from({ length: 1001 }, () => ({ method: 'DELETE', path: '/Users/x' })) }, 413, 'tooMany', /1000/],
   ['search: no schema', 'POST', '/Users/.search', { filter: 'userName eq "x"' }, 400, 'invalidSyntax'],
+  ['POST: a SCIM 1.1 body', 'POST', '/Users', { schemas: ['urn:scim:schemas:core:1.0'], userName: 'old@x.com' }, 400, 'invalidVers', /SCIM 2\.0/],
+  ['PATCH: a SCIM 1.1 body', 'PATCH', '/Users/{user}', { schemas: ['urn:scim:schemas:core:1.0'], meta: { attributes: ['displayName'] } }, 400, 'invalidVers'],
   ['unknown endpoint', 'GET', '/Widgets', undefined, 404, undefined],
   ['method not allowed', 'PUT', '/Users', user('x@x.com'), 405, undefined],
   ['/Me is not implemented', 'GET', '/Me', undefined, 501, undefined],
@@ -79,6 +81,12 @@ describe('bad input -> precise SCIM error, nothing changed, never 500', () => {
     expect(r.body.detail.length).toBeGreaterThan(10);
     if (detail) expect(r.body.detail).toMatch(detail);
     expect((await c.get(`/Users/${userId}`)).body).toEqual(before);
+  });
+
+  it('a SCIM 1.1 URL answers 400 invalidVers', async () => {
+    const v1 = await new ScimClient(gw.base.replace('/scim/v2', '/scim/v1'), gw.token).get('/Users');
+    expect(v1.status).toBe(400);
+    expect(v1.body).toMatchObject({ scimType: 'invalidVers', status: '400' });
   });
 
   it('413 for an oversized body', async () => {

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ScimError } from '../errors.js';
+import { assertScim2Schemas } from '../schemas/definitions.js';
 import {
   createResource,
   deleteResource,
@@ -78,6 +79,7 @@ function errorResult(method: string, bulkId: string | undefined, err: ScimError)
 
 /** Runs a BulkRequest body; throws ScimError for a malformed or over-limit request as a whole. */
 export async function runBulk(ctx: OperationContext, body: unknown): Promise<ScimResponse> {
+  assertScim2Schemas((body as { schemas?: unknown } | null)?.schemas);
   const parsed = bulkSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

@@ -5,6 +5,7 @@ import { ScimError } from '../errors.js';
 import { copyJson, findKey, getCI, isForbiddenKey, isPlainObject } from './json.js';
 import { isExoticMemberPath, memberCount, planOp, tooManyMembers } from './plan.js';
 import { PATCH_OP_SCHEMA, type PatchContext, type PatchOp } from './types.js';
+import { assertScim2Schemas } from '../schemas/definitions.js';
 
 function parseOperation(raw: unknown, where: string): PatchOp {
   if (!isPlainObject(raw)) throw ScimError.invalidSyntax(`${where} must be an object with "op" and a "path" and/or "value".`);
@@ -59,6 +60,7 @@ export function parsePatchRequest(body: unknown, ctx: PatchContext): PatchOp[] {
   }
   for (const k of Object.keys(body)) if (isForbiddenKey(k)) throw ScimError.invalidValue(`The key "${k}" is not allowed in a request body.`);
   const schemas = getCI(body, 'schemas');
+  assertScim2Schemas(schemas);
   const wanted = PATCH_OP_SCHEMA.toLowerCase();
   if (!Array.isArray(schemas) || !schemas.some((s) => typeof s === 'string' && s.trim().toLowerCase() === wanted)) {
     throw ScimError.invalidSyntax(`"schemas" must be ["${PATCH_OP_SCHEMA}"] (RFC7644 §3.5.2).`);

@@ -5,7 +5,7 @@
  * the attribute (RFC7644 §3.12 invalidValue / invalidSyntax).
  */
 import type { AttributeDef } from '../schemas/attribute.js';
-import { ENTERPRISE_USER_SCHEMA, ENTRA_GROUP_SCHEMA, type SchemaDef } from '../schemas/definitions.js';
+import { assertScim2Schemas, ENTERPRISE_USER_SCHEMA, ENTRA_GROUP_SCHEMA, type SchemaDef } from '../schemas/definitions.js';
 import type { SchemaRegistry } from '../schemas/registry.js';
 import { ScimError } from '../errors.js';
 import type { Member, ResourceType, ScimJson } from '../../store/types.js';
@@ -157,6 +157,7 @@ export function normalizeResource(registry: SchemaRegistry, type: ResourceType, 
   const extUrns = registry.extensionUrns(type);
 
   const schemasField = body.schemas ?? body.Schemas;
+  assertScim2Schemas(schemasField);
   if (schemasField !== undefined) {
     if (!Array.isArray(schemasField) || schemasField.some((s) => typeof s !== 'string')) {
       throw ScimError.invalidSyntax('"schemas" must be an array of schema URNs.');

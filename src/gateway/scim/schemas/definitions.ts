@@ -4,6 +4,7 @@
  * product's own extension (role, userType).
  */
 import type { AttributeDef } from './attribute.js';
+import { ScimError } from '../errors.js';
 
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
@@ -233,3 +234,15 @@ export const RESOURCE_TYPES: Record<'User' | 'Group', ResourceTypeDef> = {
   },
   Group: { id: 'Group', name: 'Group', endpoint: '/Groups', description: 'Group', schema: GROUP_SCHEMA, extensions: [] },
 };
+
+/**
+ * SCIM 1.x clients send `urn:scim:schemas:core:1.0` (RFC7644 §3.12 invalidVers): say so plainly
+ * instead of a generic schema error, so the admin knows to switch the IdP to SCIM 2.0.
+ */
+export function assertScim2Schemas(schemas: unknown): void {
+  if (!Array.isArray(schemas)) return;
+  const old = schemas.find((s) => typeof s === 'string' && /^urn:scim:schemas:/i.test(s.trim()));
+  if (old !== undefined) {
+    throw ScimError.invalidVers(`${old} is a SCIM 1.x schema; this gateway speaks SCIM 2.0 only. Configure the identity provider for SCIM 2.0 (base URL ending in /scim/v2).`);
+  }
+}
