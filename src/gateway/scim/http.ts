@@ -221,9 +221,12 @@ function notAllowed(method: string, path: string): ScimError {
 /** Builds the handler for requests whose path starts with /scim/v2. */
 export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { service, limits } = opts;
-  const bodyTooLarge = () => new ScimError(413, undefined, `The request body is larger than ${limits.maxBodyBytes} bytes.`);
+  // 413 closes the connection: otherwise the rest of an oversized body would be read and discarded.
+  const bodyTooLarge = () => new ScimError(413, undefined, `The request body is larger than ${limits.maxBodyBytes} bytes.`, { Connection: 'close' });
   const bulkTooLarge = () =>
-    new ScimError(413, undefined, `The BulkRequest is larger than ${limits.bulkMaxPayloadBytes} bytes (bulk.maxPayloadSize in /ServiceProviderConfig); split it.`);
+    new ScimError(413, undefined, `The BulkRequest is larger than ${limits.bulkMaxPayloadBytes} bytes (bulk.maxPayloadSize in /ServiceProviderConfig); split it.`, {
+      Connection: 'close',
+    });
   const readBody = (req: IncomingMessage) => readJsonBody(req, limits.maxBodyBytes, bodyTooLarge);
   const header = (req: IncomingMessage, name: string): string | undefined => {
     const v = req.headers[name];
