@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { policySchema } from './provisioning/policies.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
@@ -50,6 +51,16 @@ export const configSchema = z
     /** Take the client-facing protocol and host from X-Forwarded-Proto / X-Forwarded-Host (behind a reverse proxy). */
     trustProxy: z.boolean().default(false),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /**
+     * Deploy-time connections and their policies (like Mendix's constants): created on start if
+     * missing; their policies come from here and cannot be changed at run time.
+     */
+    connections: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'connection names are 1-63 lower-case letters, digits, "-" or "_"'),
+        z.object({ policies: policySchema.partial().default({}) }).strict(),
+      )
+      .default({}),
   })
   .strict();
 
@@ -92,7 +103,15 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unkno
     if (!path) {
       throw new ConfigError(`Unknown environment variable ${name}. Known: ${[...known.keys()].join(', ')}.`);
     }
-    const value = path[0] === 'trustProxy' ? boolish(raw) : raw;
+    let value: unknown = path[0] === 'trustProxy' ? boolish(raw) : raw;
+    if (path[0] === 'connections') {
+      // Deploy-time connections as JSON: SCIM_BRIDGE_CONNECTIONS='{"hr":{"policies":{"allowCreate":false}}}'
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        throw new ConfigError(`${name} must be JSON, e.g. {"default":{"policies":{"allowedDomains":["example.com"]}}}.`);
+      }
+    }
     if (path.length === 2) {
       values.limits = { ...(values.limits as object | undefined), [path[1]]: value };
     } else {

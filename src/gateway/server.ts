@@ -22,6 +22,7 @@ import {
   type ScimAuthenticator,
 } from './scim/index.js';
 import { createLowdbStore, type Store } from './store/index.js';
+import { createPolicyEngine, DEFAULT_POLICY, policySchema } from './provisioning/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
 
@@ -80,9 +81,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   tokens.start();
 
   const registry = createSchemaRegistry();
+  for (const name of Object.keys(config.connections)) tokens.ensureConnection(name);
+  const policies = new Map(Object.entries(config.connections).map(([name, c]) => [name, policySchema.parse(c.policies)]));
   const service = createScimService({
     store,
     registry,
+    policy: createPolicyEngine(store, registry.resolver('User'), (connection) => policies.get(connection) ?? DEFAULT_POLICY),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
 

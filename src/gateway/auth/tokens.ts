@@ -125,6 +125,15 @@ export class TokenVerifier {
     this.reloadIfChanged(true);
   }
 
+  /** Creates a connection declared in the configuration if access.json does not have it yet. */
+  ensureConnection(name: string): void {
+    if (this.data.connections.some((c) => c.id === name)) return;
+    updateAccess(this.dataDir, (data) => {
+      if (!data.connections.some((c) => c.id === name)) data.connections.push({ id: name, name, createdAt: new Date().toISOString() });
+    });
+    this.reloadIfChanged(true);
+  }
+
   reloadIfChanged(force = false): void {
     const stamp = accessFileStamp(this.dataDir);
     if (!force && stamp === this.stamp) return;

@@ -106,9 +106,32 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
-export function createScimService(opts: { store: Store; registry: SchemaRegistry; limits: ServiceLimits }): ScimService {
-  const { store, registry, limits } = opts;
+/**
+ * The connection's lifecycle policy, as the service needs it (provisioning/ implements it). The
+ * scim layer knows when to call it, not what the rules are.
+ */
+export interface UserWritePolicy {
+  /** Fills defaults on a new user (role, user type). */
+  onCreate(connection: string, data: ScimJson): void;
+  /** Carries over what a PUT/PATCH left out but the gateway owns (role, user type). */
+  onUpdate(connection: string, data: ScimJson, previous: ScimJson): void;
+  /** Throws the ScimError the IdP should see when the write breaks a rule. */
+  check(connection: string, before: ScimJson | undefined, after: ScimJson | undefined, id: string): Promise<void>;
+  /** Whether a write to this stored user must be serialized with the connection's other such writes (last-owner protection). */
+  guarded(connection: string, current: ScimJson): boolean;
+}
+
+export function createScimService(opts: { store: Store; registry: SchemaRegistry; limits: ServiceLimits; policy?: UserWritePolicy }): ScimService {
+  const { store, registry, limits, policy } = opts;
   const locks = new KeyedMutex();
+  // Taken before a resource lock, never after: writes that could remove the last owner are
+  // serialized per connection, so two concurrent deactivations cannot both pass the check.
+  const guardLocks = new KeyedMutex();
+  const guardUserWrite = async <T>(connection: string, type: ResourceType, id: string, fn: () => Promise<T>): Promise<T> => {
+    if (type !== 'User' || !policy) return fn();
+    const current = await store.get(connection, 'User', id);
+    return current && policy.guarded(connection, current.data) ? guardLocks.run(connection, fn) : fn();
+  };
   const lockKey = (connection: string, type: ResourceType, id: string) => `${connection}\u0000${type}\u0000${id}`;
 
   /**
@@ -168,6 +191,8 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
       if (type === 'User') {
         if (n.data.active === undefined) n.data.active = true;
         trackDeactivation(n.data, undefined, at);
+        policy?.onCreate(ctx.connection, n.data);
+        await policy?.check(ctx.connection, undefined, n.data, id);
       }
       const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
       const change: Change = { op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) };
@@ -176,7 +201,7 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
     },
 
     async replace(ctx, type, id, body) {
-      return (await writeSerialized(lockKey(ctx.connection, type, id), async () => {
+      return (await guardUserWrite(ctx.connection, type, id, () => writeSerialized(lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const expectVersion = checkIfMatch(ctx.ifMatch, current) ?? current.version;
         if (body && typeof body === 'object' && !Array.isArray(body)) {
@@ -191,6 +216,8 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
           // An omitted `active` keeps its state: a PUT never reactivates or deactivates by accident.
           if (n.data.active === undefined) n.data.active = current.data.active ?? true;
           trackDeactivation(n.data, current.data, at);
+          policy?.onUpdate(ctx.connection, n.data, current.data);
+          await policy?.check(ctx.connection, current.data, n.data, id);
         }
         const changes: Change[] = [{ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion }];
         if (type === 'Group') {
@@ -199,11 +226,11 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
         }
         return { request: { changes, at } };
-      }))!;
+      })))!;
     },
 
     async patch(ctx, type, id, body) {
-      return (await writeSerialized(lockKey(ctx.connection, type, id), async () => {
+      return (await guardUserWrite(ctx.connection, type, id, () => writeSerialized(lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const patchCtx = { type, resolver: registry.resolver(type), id, limits: limits.patch };
         const ops = parsePatchRequest(body, patchCtx);
@@ -213,7 +240,11 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
         if (!result.changed) return { result: current };
         const at = new Date().toISOString();
         const n = normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
-        if (type === 'User') trackDeactivation(n.data, current.data, at);
+        if (type === 'User') {
+          trackDeactivation(n.data, current.data, at);
+          policy?.onUpdate(ctx.connection, n.data, current.data);
+          await policy?.check(ctx.connection, current.data, n.data, id);
+        }
         const changes: Change[] = [];
         // A membership-only PATCH leaves the group's data alone: only the O(change) delta is written.
         if (!jsonEqual(n.data, current.data)) changes.push({ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion });
@@ -225,15 +256,18 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
         }
         if (changes.length === 0) return { result: current };
         return { request: { changes, at } };
-      }))!;
+      })))!;
     },
 
     async remove(ctx, type, id) {
-      await writeSerialized(lockKey(ctx.connection, type, id), async () => {
-        const current = await mustGet(ctx.connection, type, id);
-        const expectVersion = checkIfMatch(ctx.ifMatch, current);
-        return { request: { changes: [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }] } };
-      });
+      await guardUserWrite(ctx.connection, type, id, () =>
+        writeSerialized(lockKey(ctx.connection, type, id), async () => {
+          const current = await mustGet(ctx.connection, type, id);
+          const expectVersion = checkIfMatch(ctx.ifMatch, current);
+          if (type === 'User') await policy?.check(ctx.connection, current.data, undefined, id);
+          return { request: { changes: [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }] } };
+        }),
+      );
     },
 
     get: mustGet,

@@ -1,0 +1,41 @@
+/** Public surface of provisioning/: connection policies (and, next, the outbox that feeds connectors). */
+import type { AttributeResolver, UserWritePolicy } from '../scim/index.js';
+import { BRIDGE_USER_SCHEMA } from '../scim/index.js';
+import type { Store } from '../store/index.js';
+import { applyCreateDefaults, checkUserWrite, keepUnsentDefaults, roleOf, type ConnectionPolicy } from './policies.js';
+
+export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.js';
+
+/** The policy engine the SCIM service calls on every user write, per connection. */
+export function createPolicyEngine(store: Store, userResolver: AttributeResolver, policyFor: (connection: string) => ConnectionPolicy): UserWritePolicy {
+  return {
+    onCreate: (connection, data) => applyCreateDefaults(policyFor(connection), data),
+    onUpdate: (_connection, data, previous) => keepUnsentDefaults(data, previous),
+    guarded(connection, current) {
+      const role = policyFor(connection).lastOwnerRole;
+      return role !== '' && roleOf(current) === role && current.active !== false;
+    },
+    check(connection, before, after, id) {
+      return checkUserWrite(policyFor(connection), {
+        connection,
+        async countActiveWithRole(role, exceptId) {
+          const result = await store.query({
+            connection,
+            type: 'User',
+            filter: {
+              kind: 'and',
+              left: { kind: 'compare', path: { schema: BRIDGE_USER_SCHEMA, attr: 'role' }, op: 'eq', value: role },
+              right: { kind: 'compare', path: { attr: 'active' }, op: 'eq', value: true },
+            },
+            resolver: userResolver,
+            startIndex: 1,
+            count: 0,
+          });
+          const self = await store.get(connection, 'User', exceptId);
+          const selfCounted = self !== undefined && roleOf(self.data) === role && self.data.active !== false;
+          return result.totalResults - (selfCounted ? 1 : 0);
+        },
+      }, before, after, id);
+    },
+  };
+}

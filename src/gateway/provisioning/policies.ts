@@ -1,0 +1,132 @@
+/**
+ * Lifecycle policies of a connection, checked on every SCIM write before anything is committed.
+ * Each rule comes from a product the gateway learns from (../docs/connections.md lists them):
+ * allow-create and default role / user type (Mendix), domain allow-list and email immutability
+ * (Scalekit), last-owner protection (Modelux), role from the product's extension (Modelux).
+ */
+import { z } from 'zod';
+import { BRIDGE_USER_SCHEMA, ScimError } from '../scim/index.js';
+import type { ScimJson } from '../store/index.js';
+
+export const policySchema = z
+  .object({
+    /** Refuse creates (Mendix "Allow the module to create users"): updates of existing users still apply. */
+    allowCreate: z.boolean().default(true),
+    /** Role given to a user whose IdP sends none (Mendix "Default Userrole", Modelux default role). */
+    defaultRole: z.string().min(1).default('member'),
+    /** User type given when the IdP sends none (Mendix "User Type", default Internal). */
+    defaultUserType: z.string().min(1).default('Internal'),
+    /** Email domains allowed to be provisioned (Scalekit organisation domains); empty = any. */
+    allowedDomains: z.array(z.string().min(1)).default([]),
+    /** Refuse changes of a user's email addresses (Scalekit: email is immutable). */
+    emailImmutable: z.boolean().default(false),
+    /** Refuse deactivating or deleting the last active user with this role (Modelux: 409 mutability); empty string disables. */
+    lastOwnerRole: z.string().default('owner'),
+  })
+  .strict();
+
+export type ConnectionPolicy = z.infer<typeof policySchema>;
+
+export const DEFAULT_POLICY: ConnectionPolicy = policySchema.parse({});
+
+/** What a policy check may need to know beyond the two versions of the user. */
+export interface PolicyContext {
+  connection: string;
+  /** Counts active users holding `role` in the connection, other than `exceptId`. */
+  countActiveWithRole(role: string, exceptId: string): Promise<number>;
+}
+
+function bridgeBlock(data: ScimJson | undefined): Record<string, unknown> {
+  return ((data?.[BRIDGE_USER_SCHEMA] as Record<string, unknown> | undefined) ?? {}) as Record<string, unknown>;
+}
+
+export function roleOf(data: ScimJson | undefined): string | undefined {
+  const r = bridgeBlock(data).role;
+  return typeof r === 'string' ? r : undefined;
+}
+
+function emailsOf(data: ScimJson | undefined): string[] {
+  const list = Array.isArray(data?.emails) ? (data!.emails as Array<Record<string, unknown>>) : [];
+  const out = list.map((e) => e?.value).filter((v): v is string => typeof v === 'string');
+  // Many IdPs put the address only in userName (Entra maps UPN there).
+  if (out.length === 0 && typeof data?.userName === 'string' && data.userName.includes('@')) out.push(data.userName);
+  return out;
+}
+
+function domainOf(email: string): string {
+  return email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+}
+
+function domainAllowed(domain: string, allowed: string[]): boolean {
+  return allowed.some((a) => {
+    const d = a.toLowerCase().replace(/^@/, '');
+    // "*.example.com" allows subdomains; "example.com" allows exactly that domain.
+    return d.startsWith('*.') ? domain.endsWith(d.slice(1)) : domain === d;
+  });
+}
+
+/** Fills the product extension's defaults on a new user (role, userType). */
+export function applyCreateDefaults(policy: ConnectionPolicy, data: ScimJson): void {
+  const block = { ...bridgeBlock(data) };
+  if (typeof block.role !== 'string' || block.role === '') block.role = policy.defaultRole;
+  if (typeof block.userType !== 'string' || block.userType === '') block.userType = (typeof data.userType === 'string' && data.userType) || policy.defaultUserType;
+  data[BRIDGE_USER_SCHEMA] = block;
+}
+
+/** Keeps role and userType when a PUT or PATCH leaves them out: the IdP did not ask to change them. */
+export function keepUnsentDefaults(data: ScimJson, previous: ScimJson): void {
+  const before = bridgeBlock(previous);
+  const block = { ...bridgeBlock(data) };
+  for (const key of ['role', 'userType'] as const) if (block[key] === undefined && before[key] !== undefined) block[key] = before[key];
+  if (Object.keys(block).length > 0) data[BRIDGE_USER_SCHEMA] = block;
+}
+
+/**
+ * Checks a user write against the connection's policy; throws the SCIM error the IdP should see.
+ * @param before the stored user (undefined on create)
+ * @param after the user as it would be stored (undefined on delete)
+ */
+export async function checkUserWrite(policy: ConnectionPolicy, ctx: PolicyContext, before: ScimJson | undefined, after: ScimJson | undefined, id: string): Promise<void> {
+  if (!before && after && !policy.allowCreate) {
+    throw new ScimError(
+      403,
+      undefined,
+      `Connection "${ctx.connection}" does not allow creating users (policy allowCreate is false); only existing users are updated. Change the policy in the gateway's configuration to let the IdP create users.`,
+    );
+  }
+
+  if (after && policy.allowedDomains.length > 0) {
+    const beforeEmails = new Set(emailsOf(before).map((e) => e.toLowerCase()));
+    for (const email of emailsOf(after)) {
+      if (beforeEmails.has(email.toLowerCase())) continue; // only new addresses are checked
+      const domain = domainOf(email);
+      if (!domainAllowed(domain, policy.allowedDomains)) {
+        throw ScimError.invalidValue(
+          `The email domain "${domain}" (${email}) is not allowed on connection "${ctx.connection}". Allowed: ${policy.allowedDomains.join(', ')}. Add it to connections.${ctx.connection}.policies.allowedDomains in the gateway's configuration, or invite the user by hand.`,
+        );
+      }
+    }
+  }
+
+  if (before && after && policy.emailImmutable) {
+    const a = emailsOf(before).map((e) => e.toLowerCase()).sort();
+    const b = emailsOf(after).map((e) => e.toLowerCase()).sort();
+    if (a.length > 0 && (a.length !== b.length || a.some((e, i) => e !== b[i]))) {
+      throw ScimError.mutability(
+        `Email addresses are immutable on connection "${ctx.connection}" (policy emailImmutable): ${a.join(', ')} cannot become ${b.join(', ') || 'nothing'}. Create a new user instead.`,
+      );
+    }
+  }
+
+  if (before && policy.lastOwnerRole !== '') {
+    const wasOwner = roleOf(before) === policy.lastOwnerRole && before.active !== false;
+    const staysOwner = after !== undefined && roleOf(after) === policy.lastOwnerRole && after.active !== false;
+    if (wasOwner && !staysOwner && (await ctx.countActiveWithRole(policy.lastOwnerRole, id)) === 0) {
+      const what = after === undefined ? 'delete' : after.active === false ? 'deactivate' : 'change the role of';
+      throw ScimError.mutability(
+        `Cannot ${what} the last active user with role "${policy.lastOwnerRole}" on connection "${ctx.connection}": give another user that role first.`,
+        409,
+      );
+    }
+  }
+}
