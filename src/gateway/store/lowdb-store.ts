@@ -31,7 +31,7 @@ import {
   type SnapshotData,
   type StoreIo,
 } from './snapshot.js';
-import { MemoryState, NO_UNDO, toJournalChange, type JournalChange } from './state.js';
+import { linkKey, MemoryState, NO_UNDO, toJournalChange, type JournalChange } from './state.js';
 import type {
   Change,
   CommitHooks,
@@ -39,6 +39,7 @@ import type {
   CommitResult,
   IndexedAttribute,
   Member,
+  OutboxEntry,
   QueryRequest,
   QueryResult,
   ResourceType,
@@ -334,6 +335,10 @@ export class LowdbStore implements Store {
         if (!Array.isArray(members) || !this.state.loadMembers(name, groupId, members)) bad(`members of unknown group "${groupId}"`);
       }
     }
+    if ((snap.outbox !== undefined && !Array.isArray(snap.outbox)) || (snap.links !== undefined && !Array.isArray(snap.links))) {
+      throw new Error(`${SNAPSHOT_FILE} is corrupt (outbox or links is not a list); the store was not opened. Restore the last backup.`);
+    }
+    this.state.loadOutbox(snap.outbox ?? [], snap.links ?? []);
   }
 
   // ---- writes ------------------------------------------------------------------------------
@@ -345,7 +350,7 @@ export class LowdbStore implements Store {
     const at = request.at ?? new Date().toISOString();
     if (typeof at !== 'string') throw ScimError.invalidValue('commit: at must be an ISO date-time string');
     const records = request.changes.map(toJournalChange);
-    const expect = request.changes.map((c: Change) => (c.op === 'create' ? undefined : c.expectVersion));
+    const expect = request.changes.map((c) => ('expectVersion' in c ? c.expectVersion : undefined));
     const changesJson = JSON.stringify(records);
     // The stored copy is the journal's own JSON, parsed back: the caller keeps no reference into
     // the store, and memory holds exactly what a replay will rebuild.
@@ -580,7 +585,14 @@ export class LowdbStore implements Store {
       }
       connections[name] = { users: [...conn.users.values()], groups: [...conn.groups.values()], members };
     }
-    return { format: SNAPSHOT_FORMAT, seq, savedAt: new Date().toISOString(), connections };
+    return {
+      format: SNAPSHOT_FORMAT,
+      seq,
+      savedAt: new Date().toISOString(),
+      connections,
+      outbox: [...this.state.outbox.values()],
+      links: [...this.state.links.entries()],
+    };
   }
 
   // ---- reads -------------------------------------------------------------------------------
@@ -635,9 +647,44 @@ export class LowdbStore implements Store {
 
   async stats(): Promise<StoreStats> {
     const counts = this.state.counts();
-    const stats: StoreStats = { ...counts, journalBytes: this.journalBytes(), snapshotBytes: this.adapter.size };
+    let outboxPending = 0;
+    let outboxDead = 0;
+    for (const e of this.state.outbox.values()) if (e.state === 'dead') outboxDead++;
+    else outboxPending++;
+    const stats: StoreStats = { ...counts, outboxPending, outboxDead, journalBytes: this.journalBytes(), snapshotBytes: this.adapter.size };
     if (this.lastCompaction) stats.lastCompaction = this.lastCompaction;
     return stats;
+  }
+
+  async outboxDue(now: string, limit: number): Promise<OutboxEntry[]> {
+    const due: OutboxEntry[] = [];
+    // Only the oldest entry of each (connector, resource) may go: that is what keeps per-resource order.
+    const seen = new Set<string>();
+    for (const e of this.state.outbox.values()) {
+      const key = linkKey(e.connector, e.resourceId);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (e.state === 'pending' && e.nextAttemptAt <= now) {
+        due.push(e);
+        if (due.length >= limit) break;
+      }
+    }
+    return due;
+  }
+
+  async outboxList(filter: { state?: 'pending' | 'dead'; connection?: string; connector?: string } = {}): Promise<OutboxEntry[]> {
+    const out: OutboxEntry[] = [];
+    for (const e of this.state.outbox.values()) {
+      if (filter.state && e.state !== filter.state) continue;
+      if (filter.connection && e.connection !== filter.connection) continue;
+      if (filter.connector && e.connector !== filter.connector) continue;
+      out.push(e);
+    }
+    return out;
+  }
+
+  async linkOf(connector: string, resourceId: string): Promise<string | undefined> {
+    return this.state.links.get(linkKey(connector, resourceId));
   }
 
   /** For tests: the journal seq state. */

@@ -9,7 +9,7 @@ import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Adapter } from 'lowdb';
-import type { Member, StoredResource } from './types.js';
+import type { Member, StoredResource, OutboxEntry } from './types.js';
 
 export const SNAPSHOT_FILE = 'db.json';
 const DEFAULT_CHUNK_BYTES = 256 * 1024;
@@ -28,6 +28,10 @@ export interface SnapshotData {
   seq: number;
   savedAt?: string;
   connections: Record<string, SnapshotConnection>;
+  /** Undelivered connector operations, oldest first (absent in snapshots from before the outbox). */
+  outbox?: OutboxEntry[];
+  /** [linkKey, target key] pairs. */
+  links?: Array<[string, string]>;
 }
 
 /** The file operations the store's durability depends on; tests replace them to simulate a full disk. */

@@ -8,7 +8,7 @@
  */
 import { ScimError } from '../scim/index.js';
 import { OrderedMap } from './ordered-map.js';
-import type { Change, Member, ResourceType, ScimJson, StoredResource } from './types.js';
+import type { Change, Member, OutboxChange, OutboxEntry, ResourceType, ScimJson, StoredResource } from './types.js';
 
 /** Where undo closures go; replay and snapshot loading pass a sink that drops them. */
 export interface UndoLog {
@@ -23,7 +23,15 @@ export type JournalChange =
   | { op: 'create'; type: ResourceType; connection: string; id: string; data: ScimJson; members?: Member[] }
   | { op: 'replace'; type: ResourceType; connection: string; id: string; data: ScimJson }
   | { op: 'delete'; type: ResourceType; connection: string; id: string }
-  | { op: 'members'; connection: string; groupId: string; replaceAll?: Member[]; add?: Member[]; remove?: string[] };
+  | { op: 'members'; connection: string; groupId: string; replaceAll?: Member[]; add?: Member[]; remove?: string[] }
+  | OutboxChange;
+
+type ResourceJournalChange = Exclude<JournalChange, { op: 'members' } | OutboxChange>;
+
+const isOutboxChange = (c: JournalChange): c is OutboxChange => c.op === 'outbox.add' || c.op === 'outbox.update' || c.op === 'outbox.remove' || c.op === 'link';
+
+/** Key of a target link: connector instance + SCIM resource id. */
+export const linkKey = (connector: string, resourceId: string): string => `${connector}\u0000${resourceId}`;
 
 /** State of one connection (an IdP tenant): everything unique is unique per connection. */
 export class ConnectionState {
@@ -163,6 +171,10 @@ function groupData(data: ScimJson): ScimJson {
 /** All connections. apply() is the one code path for live commits, journal replay and nothing else. */
 export class MemoryState {
   readonly connections = new Map<string, ConnectionState>();
+  /** Outbox entries in commit order (entries are immutable: an update replaces the object). */
+  readonly outbox = new OrderedMap<OutboxEntry>();
+  /** linkKey(connector, resourceId) -> the target's key. */
+  readonly links = new Map<string, string>();
 
   connection(name: string): ConnectionState | undefined {
     return this.connections.get(name);
@@ -202,7 +214,8 @@ export class MemoryState {
     const txn: Txn = { at, undo: local, touched: new Set(), startVersions: new Map() };
     try {
       changes.forEach((c, i) => {
-        if (c.op !== 'members') this.applyResourceChange(c, expect?.[i], txn);
+        if (isOutboxChange(c)) this.applyOutboxChange(c, txn);
+        else if (c.op !== 'members') this.applyResourceChange(c, expect?.[i], txn);
       });
       changes.forEach((c, i) => {
         if (c.op === 'members') this.applyMembers(c, expect?.[i], txn);
@@ -219,7 +232,7 @@ export class MemoryState {
     for (const u of local) undo.push(u);
     const out: StoredResource[] = [];
     for (const c of changes) {
-      if (c.op === 'delete') continue;
+      if (c.op === 'delete' || isOutboxChange(c)) continue;
       const conn = this.connections.get(c.connection);
       const res = c.op === 'members' ? conn?.groups.get(c.groupId) : conn?.collection(c.type).get(c.id);
       if (res) out.push(res);
@@ -253,9 +266,53 @@ export class MemoryState {
     return true;
   }
 
+  /** Loads the outbox and links from a snapshot. */
+  loadOutbox(entries: readonly OutboxEntry[], links: ReadonlyArray<readonly [string, string]>): void {
+    for (const e of entries) this.outbox.set(e.id, e);
+    for (const [k, v] of links) this.links.set(k, v);
+  }
+
+  // ---- outbox ----------------------------------------------------------------------------
+
+  private applyOutboxChange(c: OutboxChange, txn: Txn): void {
+    const outbox = this.outbox;
+    switch (c.op) {
+      case 'outbox.add': {
+        if (outbox.has(c.entry.id)) throw ScimError.uniqueness(`outbox entry "${c.entry.id}" already exists`);
+        outbox.set(c.entry.id, c.entry);
+        txn.undo.push(() => outbox.delete(c.entry.id));
+        return;
+      }
+      case 'outbox.update': {
+        const old = outbox.get(c.id);
+        if (!old) throw ScimError.notFound(`outbox entry "${c.id}" not found`);
+        const next: OutboxEntry = { ...old, attempts: c.attempts, nextAttemptAt: c.nextAttemptAt, state: c.state };
+        if (c.lastError !== undefined) next.lastError = c.lastError;
+        outbox.set(c.id, next);
+        txn.undo.push(() => outbox.set(c.id, old));
+        return;
+      }
+      case 'outbox.remove': {
+        const old = outbox.get(c.id);
+        if (!old) return; // removing twice (a retry after a crash) is a no-op
+        const ord = outbox.delete(c.id)!;
+        txn.undo.push(() => outbox.restore(c.id, old, ord));
+        return;
+      }
+      case 'link': {
+        const key = linkKey(c.connector, c.resourceId);
+        const old = this.links.get(key);
+        if (c.key === null) this.links.delete(key);
+        else this.links.set(key, c.key);
+        txn.undo.push(() => (old === undefined ? this.links.delete(key) : this.links.set(key, old)));
+        return;
+      }
+    }
+  }
+
   // ---- resources -------------------------------------------------------------------------
 
-  private applyResourceChange(c: Exclude<JournalChange, { op: 'members' }>, expect: number | undefined, txn: Txn): void {
+  private applyResourceChange(c: ResourceJournalChange, expect: number | undefined, txn: Txn): void {
     if (c.op === 'create') this.create(c, txn);
     else if (c.op === 'replace') this.replace(c, expect, txn);
     else this.remove(c, expect, txn);
@@ -514,7 +571,7 @@ function sameMembers(a: OrderedMap<Member>, b: OrderedMap<Member>): boolean {
 }
 
 /** Checks the shape of a commit's changes and turns them into journal records (expectVersion removed). */
-export function toJournalChange(c: Change): JournalChange {
+export function toJournalChange(c: Change | OutboxChange): JournalChange {
   if (!isObject(c)) throw ScimError.invalidValue('commit: a change must be an object');
   const str = (v: unknown, what: string): string => {
     if (typeof v !== 'string' || v === '') throw ScimError.invalidValue(`commit: ${c.op} change without ${what}`);
@@ -546,6 +603,19 @@ export function toJournalChange(c: Change): JournalChange {
       if (c.remove !== undefined) rec.remove = arrayOf(c.remove, 'remove');
       return rec;
     }
+    case 'outbox.add': {
+      const e = c.entry;
+      if (!isObject(e) || typeof e.id !== 'string' || typeof e.connector !== 'string' || typeof e.resourceId !== 'string' || typeof e.kind !== 'string') {
+        throw ScimError.invalidValue('commit: outbox.add needs an entry with id, connector, resourceId and kind');
+      }
+      return { op: 'outbox.add', entry: e };
+    }
+    case 'outbox.update':
+      return { op: 'outbox.update', id: str(c.id, 'id'), attempts: c.attempts, nextAttemptAt: c.nextAttemptAt, state: c.state, ...(c.lastError !== undefined ? { lastError: c.lastError } : {}) };
+    case 'outbox.remove':
+      return { op: 'outbox.remove', id: str(c.id, 'id') };
+    case 'link':
+      return { op: 'link', connector: str(c.connector, 'connector'), resourceId: str(c.resourceId, 'resourceId'), key: c.key === null ? null : str(c.key, 'key') };
     default:
       throw ScimError.invalidValue(`commit: unknown change op ${JSON.stringify((c as { op?: unknown }).op)}`);
   }

@@ -58,8 +58,54 @@ export type Change =
       expectVersion?: number;
     };
 
+/** What a connector must do for one SCIM change (issue 3: the outbox that feeds connectors). */
+export type OutboxKind =
+  | 'createUser'
+  | 'updateUser'
+  | 'deactivateUser'
+  | 'reactivateUser'
+  | 'deleteUser'
+  | 'upsertGroup'
+  | 'deleteGroup'
+  | 'addMembers'
+  | 'removeMembers';
+
+/**
+ * One operation for one connector instance, committed with the SCIM change that caused it.
+ * Entries of one (connector, resource) are delivered in commit order: only the oldest is ever due,
+ * and a dead one holds back the rest until it is retried or discarded.
+ */
+export interface OutboxEntry {
+  /** Also the operation id the connector sees: the same on every retry (idempotency). */
+  id: string;
+  connection: string;
+  /** Connector instance id (unique across connections). */
+  connector: string;
+  resourceType: ResourceType;
+  resourceId: string;
+  kind: OutboxKind;
+  /** The resource as it was committed (SCIM JSON), member ids for membership changes. */
+  payload: { resource?: ScimJson; memberIds?: string[] };
+  createdAt: string;
+  attempts: number;
+  /** ISO time before which the entry is not due (backoff). */
+  nextAttemptAt: string;
+  state: 'pending' | 'dead';
+  lastError?: string;
+}
+
+/** Outbox and target-link changes: they ride in the same commit as resource changes, or alone. */
+export type OutboxChange =
+  | { op: 'outbox.add'; entry: OutboxEntry }
+  /** After a failed delivery: attempts, next due time, or dead. */
+  | { op: 'outbox.update'; id: string; attempts: number; nextAttemptAt: string; state: 'pending' | 'dead'; lastError?: string }
+  /** Delivered or discarded. */
+  | { op: 'outbox.remove'; id: string }
+  /** The target's key (DN, row id) for a SCIM resource in one connector; null forgets it. */
+  | { op: 'link'; connector: string; resourceId: string; key: string | null };
+
 export interface CommitRequest {
-  changes: Change[];
+  changes: Array<Change | OutboxChange>;
   /** ISO time stamped on every changed resource (created/lastModified). */
   at?: string;
 }
@@ -111,6 +157,8 @@ export interface QueryResult {
 export interface StoreStats {
   users: number;
   groups: number;
+  outboxPending: number;
+  outboxDead: number;
   journalBytes: number;
   snapshotBytes: number;
   lastCompaction?: string;
@@ -142,4 +190,11 @@ export interface Store {
   commit(request: CommitRequest, hooks?: CommitHooks): Promise<CommitResult>;
 
   stats(): Promise<StoreStats>;
+
+  /** Entries due for delivery at `now`: the oldest pending entry of each (connector, resource), oldest first. */
+  outboxDue(now: string, limit: number): Promise<OutboxEntry[]>;
+  /** All entries, oldest first, optionally only one state or one connection (console, CLI). */
+  outboxList(filter?: { state?: 'pending' | 'dead'; connection?: string; connector?: string }): Promise<OutboxEntry[]>;
+  /** The target key a connector returned for a SCIM resource. */
+  linkOf(connector: string, resourceId: string): Promise<string | undefined>;
 }
