@@ -1,10 +1,22 @@
-/** Public surface of provisioning/: connection policies (and, next, the outbox that feeds connectors). */
-import type { AttributeResolver, UserWritePolicy } from '../scim/index.js';
+/** Public surface of provisioning/: connection policies, and the outbox that feeds connectors. */
+import type { AttributeResolver, ChangeEffects, UserWritePolicy } from '../scim/index.js';
+import { outboxEntriesFor } from './events.js';
+import type { OutboxWorker } from './outbox-worker.js';
 import { BRIDGE_USER_SCHEMA } from '../scim/index.js';
 import type { Store } from '../store/index.js';
 import { applyCreateDefaults, checkUserWrite, keepUnsentDefaults, roleOf, type ConnectionPolicy } from './policies.js';
 
 export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.js';
+export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
+export { outboxEntriesFor } from './events.js';
+
+/** The SCIM service's effects: one outbox entry per connector of the connection, then a kick to the worker. */
+export function createProvisioningEffects(connectorsOf: (connection: string) => readonly string[], worker: Pick<OutboxWorker, 'kick'>): ChangeEffects {
+  return {
+    changesFor: (event) => outboxEntriesFor(event, connectorsOf(event.connection), new Date().toISOString()),
+    committed: () => worker.kick(),
+  };
+}
 
 /** The policy engine the SCIM service calls on every user write, per connection. */
 export function createPolicyEngine(store: Store, userResolver: AttributeResolver, policyFor: (connection: string) => ConnectionPolicy): UserWritePolicy {

@@ -10,7 +10,7 @@ import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from
 import { normalizeMembers, normalizeResource } from './resources/index.js';
 import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
 import type { SchemaRegistry } from './schemas/registry.js';
-import type { Change, CommitRequest, Member, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/index.js';
+import type { CommitRequest, Member, OutboxChange, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/index.js';
 import type { FilterNode } from './filter/index.js';
 
 /** Serializes async work per key; keys are dropped when idle. */
@@ -121,8 +121,49 @@ export interface UserWritePolicy {
   guarded(connection: string, current: ScimJson): boolean;
 }
 
-export function createScimService(opts: { store: Store; registry: SchemaRegistry; limits: ServiceLimits; policy?: UserWritePolicy }): ScimService {
-  const { store, registry, limits, policy } = opts;
+/** One committed change of one resource (what provisioning turns into connector operations). */
+export interface ResourceEvent {
+  connection: string;
+  type: ResourceType;
+  id: string;
+  /** Before the change (undefined on create). */
+  before?: ScimJson;
+  /** After the change (undefined on delete). */
+  after?: ScimJson;
+  /** Group membership changes, as member ids. */
+  membersAdded?: string[];
+  membersRemoved?: string[];
+}
+
+/** Side effects committed with each resource change: the provisioning outbox. */
+export interface ChangeEffects {
+  /** Extra changes for the same commit (outbox entries). */
+  changesFor(event: ResourceEvent): OutboxChange[];
+  /** Called once a commit that carried effects is durable (wakes the delivery worker). */
+  committed(): void;
+}
+
+export function createScimService(opts: {
+  store: Store;
+  registry: SchemaRegistry;
+  limits: ServiceLimits;
+  policy?: UserWritePolicy;
+  effects?: ChangeEffects;
+}): ScimService {
+  const { store, registry, limits, policy, effects } = opts;
+  /** Appends the event's effects to a commit's changes; returns whether there were any. */
+  const withEffects = (changes: CommitRequest['changes'], event: ResourceEvent): boolean => {
+    const extra = effects?.changesFor(event) ?? [];
+    changes.push(...extra);
+    return extra.length > 0;
+  };
+  /** Member ids added and removed when a group's list is replaced whole (PUT, replace members). */
+  const memberDiff = async (connection: string, groupId: string, next: Member[]): Promise<{ membersAdded: string[]; membersRemoved: string[] }> => {
+    if (!effects) return { membersAdded: [], membersRemoved: [] };
+    const current = new Set((await store.members(connection, groupId)).map((m) => m.value));
+    const wanted = new Set(next.map((m) => m.value));
+    return { membersAdded: [...wanted].filter((v) => !current.has(v)), membersRemoved: [...current].filter((v) => !wanted.has(v)) };
+  };
   const locks = new KeyedMutex();
   // Taken before a resource lock, never after: writes that could remove the last owner are
   // serialized per connection, so two concurrent deactivations cannot both pass the check.
@@ -142,7 +183,7 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
    */
   async function writeSerialized(
     key: string,
-    compute: () => Promise<{ request: CommitRequest } | { result: StoredResource | undefined }>,
+    compute: () => Promise<{ request: CommitRequest; effects?: boolean } | { result: StoredResource | undefined }>,
   ): Promise<StoredResource | undefined> {
     const step = await locks.run(key, async () => {
       const c = await compute();
@@ -151,10 +192,12 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
       const appliedSignal = new Promise<void>((r) => (applied = r));
       const durable = store.commit(c.request, { onApplied: applied });
       await Promise.race([appliedSignal, durable]);
-      return { durable };
+      return { durable, effects: c.effects };
     });
     if ('result' in step) return step.result;
     const committed = await step.durable;
+    if (step.effects) effects?.committed();
+    // Outbox changes return no resource: the last one is the resource this write is about.
     return committed.resources[committed.resources.length - 1];
   }
 
@@ -195,8 +238,10 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
         await policy?.check(ctx.connection, undefined, n.data, id);
       }
       const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
-      const change: Change = { op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) };
-      const result = await store.commit({ changes: [change], at });
+      const changes: CommitRequest['changes'] = [{ op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) }];
+      const hasEffects = withEffects(changes, { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) });
+      const result = await store.commit({ changes, at });
+      if (hasEffects) effects?.committed();
       return result.resources[0];
     },
 
@@ -219,13 +264,15 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
           policy?.onUpdate(ctx.connection, n.data, current.data);
           await policy?.check(ctx.connection, current.data, n.data, id);
         }
-        const changes: Change[] = [{ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion }];
+        const changes: CommitRequest['changes'] = [{ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion }];
+        const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, after: n.data };
         if (type === 'Group') {
           // RFC7644 §3.5.1: PUT replaces the whole resource, members included.
           const members = await resolveMembers(ctx.connection, id, n.members ?? []);
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
+          Object.assign(event, await memberDiff(ctx.connection, id, members));
         }
-        return { request: { changes, at } };
+        return { request: { changes, at }, effects: withEffects(changes, event) };
       })))!;
     },
 
@@ -245,17 +292,31 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
           policy?.onUpdate(ctx.connection, n.data, current.data);
           await policy?.check(ctx.connection, current.data, n.data, id);
         }
-        const changes: Change[] = [];
+        const changes: CommitRequest['changes'] = [];
+        const dataChanged = !jsonEqual(n.data, current.data);
+        const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, after: dataChanged ? n.data : current.data };
         // A membership-only PATCH leaves the group's data alone: only the O(change) delta is written.
-        if (!jsonEqual(n.data, current.data)) changes.push({ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion });
+        if (dataChanged) changes.push({ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion });
         const delta = result.members;
         if (delta && (delta.replaceAll || delta.add.length > 0 || delta.remove.length > 0)) {
           const replaceAll = delta.replaceAll ? await resolveMembers(ctx.connection, id, normalizeMembers(delta.replaceAll, 'members')) : undefined;
           const add = await resolveMembers(ctx.connection, id, normalizeMembers(delta.add, 'members'));
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, ...(replaceAll ? { replaceAll } : {}), add, remove: delta.remove, expectVersion });
+          if (effects) {
+            if (replaceAll) Object.assign(event, await memberDiff(ctx.connection, id, replaceAll));
+            // Only real changes reach connectors; hasMember is O(1), whatever the group size.
+            const isMember = async (v: string) => replaceAll !== undefined || (await store.hasMember(ctx.connection, id, v));
+            const added = new Set(event.membersAdded ?? []);
+            for (const m of add) if (!(await isMember(m.value)) || replaceAll !== undefined) added.add(m.value);
+            const removed = new Set(event.membersRemoved ?? []);
+            for (const v of delta.remove) if (await isMember(v)) removed.add(v);
+            for (const v of removed) added.delete(v);
+            event.membersAdded = [...added];
+            event.membersRemoved = [...removed];
+          }
         }
         if (changes.length === 0) return { result: current };
-        return { request: { changes, at } };
+        return { request: { changes, at }, effects: withEffects(changes, event) };
       })))!;
     },
 
@@ -265,7 +326,8 @@ export function createScimService(opts: { store: Store; registry: SchemaRegistry
           const current = await mustGet(ctx.connection, type, id);
           const expectVersion = checkIfMatch(ctx.ifMatch, current);
           if (type === 'User') await policy?.check(ctx.connection, current.data, undefined, id);
-          return { request: { changes: [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }] } };
+          const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }];
+          return { request: { changes }, effects: withEffects(changes, { connection: ctx.connection, type, id, before: current.data }) };
         }),
       );
     },

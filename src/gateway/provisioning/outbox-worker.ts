@@ -1,0 +1,189 @@
+/**
+ * Delivers outbox entries to connectors: immediately after a commit, per resource in commit
+ * order, several resources at once; retries transient failures with exponential backoff and
+ * jitter; dead-letters after `maxAttempts` or on a permanent failure. Every outcome is committed
+ * to the store, so a restart resumes exactly where delivery stood. Delivery is at-least-once:
+ * a crash between the connector's success and the commit repeats the operation, which is safe
+ * because connector operations are idempotent and carry the same operation id (DESIGN.md).
+ */
+import type { OutboxEntry, Store } from '../store/index.js';
+
+/** One connector instance as the worker sees it. */
+export interface DeliveryTarget {
+  /**
+   * Applies one operation. `key` is the target key linked to the resource (undefined before the
+   * first successful create). Returns the key to link (a create's DN or row id), null to forget it
+   * (after a delete), or undefined to leave the link as it is.
+   */
+  deliver(entry: OutboxEntry, key: string | undefined): Promise<{ key?: string | null }>;
+}
+
+/** How a failure is to be treated: the connector SDK's TransientError / PermanentError. */
+export interface FailureClass {
+  transient: boolean;
+  /** A target's Retry-After, honoured when longer than the backoff. */
+  retryAfterMs?: number;
+  /** Safe to store and show: secrets already removed. */
+  message: string;
+}
+
+export interface OutboxWorkerOptions {
+  store: Store;
+  /** The delivery target for a connector instance id, or undefined if it is not configured. */
+  target(connector: string): DeliveryTarget | undefined;
+  classify(err: unknown): FailureClass;
+  logger: { info(o: object, msg?: string): void; warn(o: object, msg?: string): void; error(o: object, msg?: string): void };
+  /** Attempts before an entry is dead-lettered (default 10). */
+  maxAttempts?: number;
+  /** First retry delay (default 1 s), doubled per attempt up to maxDelayMs (default 10 min). */
+  baseDelayMs?: number;
+  maxDelayMs?: number;
+  /** Entries delivered at once (different resources; default 4). */
+  concurrency?: number;
+  /** How often due entries are looked for when nothing kicks the worker (default 500 ms). */
+  pollMs?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface OutboxWorker {
+  start(): void;
+  /** Stops taking entries and waits for deliveries in flight. */
+  stop(): Promise<void>;
+  /** Looks for due entries now (called after each commit that added some). */
+  kick(): void;
+  /** Puts a dead (or waiting) entry back in the queue, due now, with its attempts reset. */
+  retry(id: string): Promise<void>;
+  /** Drops an entry without delivering it. */
+  discard(id: string): Promise<void>;
+  /** Resolves when nothing is due or in flight (tests, shutdown). */
+  idle(): Promise<void>;
+}
+
+/** Delay before attempt `attempts + 1`: base * 2^attempts, capped, with ±20% jitter. */
+export function backoffMs(attempts: number, baseMs: number, maxMs: number, random: () => number): number {
+  const raw = Math.min(maxMs, baseMs * 2 ** Math.min(attempts, 30));
+  return Math.round(raw * (0.8 + 0.4 * random()));
+}
+
+export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
+  const { store, logger } = opts;
+  const maxAttempts = opts.maxAttempts ?? 10;
+  const baseDelayMs = opts.baseDelayMs ?? 1_000;
+  const maxDelayMs = opts.maxDelayMs ?? 600_000;
+  const concurrency = opts.concurrency ?? 4;
+  const pollMs = opts.pollMs ?? 500;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+
+  const inFlight = new Map<string, Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let pumping = false;
+  let again = false;
+  const idleWaiters: Array<() => void> = [];
+
+  async function settle(entry: OutboxEntry, failure: FailureClass): Promise<void> {
+    const attempts = entry.attempts + 1;
+    const dead = !failure.transient || attempts >= maxAttempts;
+    const delay = Math.max(backoffMs(entry.attempts, baseDelayMs, maxDelayMs, random), failure.retryAfterMs ?? 0);
+    const nextAttemptAt = new Date(now() + (dead ? 0 : delay)).toISOString();
+    const lastError = failure.message.slice(0, 2000);
+    await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts, nextAttemptAt, state: dead ? 'dead' : 'pending', lastError }] });
+    const log = { connector: entry.connector, connection: entry.connection, operation: entry.kind, resourceId: entry.resourceId, outboxId: entry.id, attempts, error: lastError };
+    if (dead) logger.error(log, failure.transient ? 'connector operation dead-lettered after the last retry' : 'connector refused the operation: dead-lettered');
+    else logger.warn({ ...log, retryInMs: delay }, 'connector operation failed; will retry');
+  }
+
+  async function deliverOne(entry: OutboxEntry): Promise<void> {
+    const target = opts.target(entry.connector);
+    try {
+      if (!target) {
+        await settle(entry, { transient: false, message: `connector "${entry.connector}" is not configured on this gateway; configure it, then retry the entry, or discard it` });
+        return;
+      }
+      const key = await store.linkOf(entry.connector, entry.resourceId);
+      const result = await target.deliver(entry, key);
+      const changes: Parameters<Store['commit']>[0]['changes'] = [{ op: 'outbox.remove', id: entry.id }];
+      if (result.key !== undefined) changes.push({ op: 'link', connector: entry.connector, resourceId: entry.resourceId, key: result.key });
+      await store.commit({ changes });
+    } catch (err) {
+      try {
+        await settle(entry, opts.classify(err));
+      } catch (commitErr) {
+        // The store refused the bookkeeping (disk full): the entry stays as it was and is retried.
+        logger.error({ err: commitErr, outboxId: entry.id }, 'could not record a delivery outcome; it will be retried');
+      }
+    }
+  }
+
+  async function pump(): Promise<void> {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    try {
+      do {
+        again = false;
+        if (!running) break;
+        const free = concurrency - inFlight.size;
+        if (free <= 0) break;
+        const due = await store.outboxDue(new Date(now()).toISOString(), concurrency + inFlight.size);
+        for (const entry of due) {
+          if (inFlight.size >= concurrency) break;
+          if (inFlight.has(entry.id)) continue;
+          const p = deliverOne(entry).finally(() => {
+            inFlight.delete(entry.id);
+            void pump();
+          });
+          inFlight.set(entry.id, p);
+        }
+      } while (again);
+    } catch (err) {
+      logger.error({ err }, 'outbox: could not read due entries');
+    } finally {
+      pumping = false;
+    }
+    if (inFlight.size === 0) {
+      const due = running ? await store.outboxDue(new Date(now()).toISOString(), 1).catch(() => []) : [];
+      if (due.length === 0) for (const w of idleWaiters.splice(0)) w();
+    }
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      timer = setInterval(() => void pump(), pollMs);
+      timer.unref();
+      void pump();
+    },
+    async stop() {
+      running = false;
+      if (timer) clearInterval(timer);
+      await Promise.allSettled([...inFlight.values()]);
+    },
+    kick() {
+      void pump();
+    },
+    async retry(id) {
+      const entry = (await store.outboxList()).find((e) => e.id === id);
+      if (!entry) throw new Error(`No outbox entry ${id}.`);
+      await store.commit({ changes: [{ op: 'outbox.update', id, attempts: 0, nextAttemptAt: new Date(now()).toISOString(), state: 'pending' }] });
+      void pump();
+    },
+    async discard(id) {
+      const entry = (await store.outboxList()).find((e) => e.id === id);
+      if (!entry) throw new Error(`No outbox entry ${id}.`);
+      await store.commit({ changes: [{ op: 'outbox.remove', id }] });
+      void pump();
+    },
+    idle() {
+      return new Promise((resolve) => {
+        idleWaiters.push(resolve);
+        void pump();
+      });
+    },
+  };
+}
