@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import cron from 'node-cron';
 import { z } from 'zod';
 import { policySchema } from './provisioning/policies.js';
 
@@ -51,6 +52,13 @@ export const configSchema = z
     /** Take the client-facing protocol and host from X-Forwarded-Proto / X-Forwarded-Host (behind a reverse proxy). */
     trustProxy: z.boolean().default(false),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /** When the daily backup runs (cron syntax, local time); "" disables it. */
+    backupCron: z
+      .string()
+      .default('30 2 * * *')
+      .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "30 2 * * *")'),
+    /** How many backups are kept in <dataDir>/backups. */
+    backupKeep: z.coerce.number().int().min(1).default(7),
     /**
      * Deploy-time connections and their policies (like Mendix's constants): created on start if
      * missing; their policies come from here and cannot be changed at run time.

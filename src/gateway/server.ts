@@ -23,6 +23,7 @@ import {
 } from './scim/index.js';
 import { createLowdbStore, type Store } from './store/index.js';
 import { createPolicyEngine, DEFAULT_POLICY, policySchema } from './provisioning/index.js';
+import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
 
@@ -31,6 +32,7 @@ export interface Gateway {
   scimUrl: string;
   adminUrl: string;
   store: Store;
+  jobs: Jobs;
   logger: Logger;
   /** Stops accepting requests, lets in-flight ones finish, flushes the store. */
   stop(): Promise<void>;
@@ -74,7 +76,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     opts.logger ??
     pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'password', '*.password'], censor: '[redacted]' } });
   const store = opts.store ?? createLowdbStore({ dataDir: config.dataDir, logger });
-  await store.open();
+  try {
+    await store.open();
+  } catch (err) {
+    // Name the way back: the newest backup and the command that restores it.
+    const backup = await latestBackup(config.dataDir).catch(() => undefined);
+    const hint = backup
+      ? ` The last backup is ${backup.dir} (taken ${backup.takenAt.toISOString()}): scim-bridge restore --from "${backup.dir}" --data-dir "${config.dataDir}"`
+      : ' There is no backup in the data directory yet.';
+    throw new Error(`${(err as Error).message}${hint}`);
+  }
+  const jobs = startJobs({ store, dataDir: config.dataDir, config: { backupCron: config.backupCron, backupKeep: config.backupKeep }, logger });
 
   const tokens = new TokenVerifier(config.dataDir, (err) => logger.warn({ err }, 'could not refresh access.json'));
   tokens.ensureInitialized();
@@ -179,12 +191,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     scimUrl: scimBase,
     adminUrl,
     store,
+    jobs,
     logger,
     stop() {
       stopping ??= (async () => {
         draining = true;
         await Promise.all([closeServer(scimServer, 10_000), closeServer(adminServer, 1_000)]);
         tokens.stop();
+        jobs.stop();
         await store.close();
       })();
       return stopping;

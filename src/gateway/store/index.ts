@@ -8,6 +8,8 @@ import type { Store } from './types.js';
 export type * from './types.js';
 export type { LowdbStoreOptions, StoreLogger } from './lowdb-store.js';
 export { DEFAULT_COMPACT_AFTER_BYTES } from './lowdb-store.js';
+/** The data directory's lock, for maintenance that must not run beside a gateway (restore). */
+export { acquireLock as acquireStoreLock, StoreLockedError } from './lock.js';
 
 /** Creates the embedded store over a data directory; call open() before use and close() at shutdown. */
 export function createLowdbStore(options: LowdbStoreOptions): Store {

@@ -656,6 +656,24 @@ export class LowdbStore implements Store {
     return stats;
   }
 
+  async backup(targetDir: string): Promise<{ file: string; seq: number; bytes: number; users: number; groups: number }> {
+    if (!this.opened) throw new Error('The store is not open.');
+    const seq = this.nextSeq - 1;
+    const data = this.grab(seq); // by reference: stored objects are immutable
+    const counts = this.state.counts();
+    // The grab may include commits applied but not yet durable: wait for them, and give up if
+    // one of them failed and was rolled back (the copy would hold a change nobody acknowledged).
+    while (this.durableSeq < seq) {
+      if (this.nextSeq <= seq) throw new Error('A write failed while the backup was taken; nothing was written. Try again.');
+      await this.drain();
+    }
+    if (this.nextSeq <= seq) throw new Error('A write failed while the backup was taken; nothing was written. Try again.');
+    await mkdir(targetDir, { recursive: true, mode: 0o700 });
+    const file = new DurableJsonFile<SnapshotData>(join(targetDir, SNAPSHOT_FILE), { fsync: this.fsync, io: this.io });
+    await file.write(data);
+    return { file: join(targetDir, SNAPSHOT_FILE), seq, bytes: file.size, ...counts };
+  }
+
   async outboxDue(now: string, limit: number): Promise<OutboxEntry[]> {
     const due: OutboxEntry[] = [];
     // Only the oldest entry of each (connector, resource) may go: that is what keeps per-resource order.

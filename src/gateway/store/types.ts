@@ -197,4 +197,10 @@ export interface Store {
   outboxList(filter?: { state?: 'pending' | 'dead'; connection?: string; connector?: string }): Promise<OutboxEntry[]>;
   /** The target key a connector returned for a SCIM resource. */
   linkOf(connector: string, resourceId: string): Promise<string | undefined>;
+
+  /**
+   * Writes a consistent copy of everything acknowledged so far into `targetDir` (created if
+   * missing), without stopping writes. The copy opens as a store of its own.
+   */
+  backup(targetDir: string): Promise<{ file: string; seq: number; bytes: number; users: number; groups: number }>;
 }
