@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
 import { policySchema } from './provisioning/policies.js';
+import { connectorInstanceSchema } from './provisioning/connectors.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
@@ -66,9 +67,25 @@ export const configSchema = z
     connections: z
       .record(
         z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'connection names are 1-63 lower-case letters, digits, "-" or "_"'),
-        z.object({ policies: policySchema.partial().default({}) }).strict(),
+        z
+          .object({
+            policies: policySchema.partial().default({}),
+            /** The connector instances this connection's changes are delivered to. */
+            connectors: z.array(connectorInstanceSchema).default([]),
+          })
+          .strict(),
       )
-      .default({}),
+      .default({})
+      .superRefine((connections, ctx) => {
+        const seen = new Map<string, string>();
+        for (const [name, c] of Object.entries(connections)) {
+          c.connectors.forEach((k, i) => {
+            const other = seen.get(k.id);
+            if (other) ctx.addIssue({ code: 'custom', path: [name, 'connectors', i, 'id'], message: `connector id "${k.id}" is already used by connection "${other}"; ids are unique across the gateway` });
+            seen.set(k.id, name);
+          });
+        }
+      }),
   })
   .strict();
 

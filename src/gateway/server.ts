@@ -22,7 +22,20 @@ import {
   type ScimAuthenticator,
 } from './scim/index.js';
 import { createLowdbStore, type Store } from './store/index.js';
-import { createPolicyEngine, DEFAULT_POLICY, policySchema } from './provisioning/index.js';
+import {
+  builtInConnectorTypes,
+  classifyConnectorFailure,
+  connectorLogger,
+  createOutboxWorker,
+  createPolicyEngine,
+  createProvisioningEffects,
+  deliveryTargetFor,
+  startConnectorInstance,
+  DEFAULT_POLICY,
+  policySchema,
+  type ConnectorInstance,
+  type OutboxWorker,
+} from './provisioning/index.js';
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
@@ -33,6 +46,9 @@ export interface Gateway {
   adminUrl: string;
   store: Store;
   jobs: Jobs;
+  /** Connector instances by id, and the worker that delivers to them. */
+  connectors: Map<string, ConnectorInstance>;
+  outbox: OutboxWorker;
   logger: Logger;
   /** Stops accepting requests, lets in-flight ones finish, flushes the store. */
   stop(): Promise<void>;
@@ -95,9 +111,22 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const registry = createSchemaRegistry();
   for (const name of Object.keys(config.connections)) tokens.ensureConnection(name);
   const policies = new Map(Object.entries(config.connections).map(([name, c]) => [name, policySchema.parse(c.policies)]));
+  // Connector instances and the outbox worker that feeds them (issue 3).
+  const connectors = new Map<string, ConnectorInstance>();
+  const connectorsByConnection = new Map<string, string[]>();
+  const types = builtInConnectorTypes();
+  for (const [name, c] of Object.entries(config.connections)) {
+    for (const cfg of c.connectors) {
+      connectors.set(cfg.id, await startConnectorInstance(name, cfg, types, registry.resolver('User'), connectorLogger(logger, cfg.id)));
+      connectorsByConnection.set(name, [...(connectorsByConnection.get(name) ?? []), cfg.id]);
+    }
+  }
+  const targets = new Map([...connectors].map(([id, instance]) => [id, deliveryTargetFor(instance, store)]));
+  const worker = createOutboxWorker({ store, target: (id) => targets.get(id), classify: classifyConnectorFailure, logger });
   const service = createScimService({
     store,
     registry,
+    effects: createProvisioningEffects((connection) => connectorsByConnection.get(connection) ?? [], worker),
     policy: createPolicyEngine(store, registry.resolver('User'), (connection) => policies.get(connection) ?? DEFAULT_POLICY),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
@@ -172,10 +201,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       return;
     }
     const stats = await store.stats();
-    res.json({ status: 'ready', users: stats.users, groups: stats.groups });
+    res.json({ status: 'ready', users: stats.users, groups: stats.groups, outbox: { pending: stats.outboxPending, dead: stats.outboxDead } });
   });
 
   const adminServer = createServer(adminApp);
+  worker.start();
   const scimAddr = await listen(scimServer, config.port, config.host);
   const adminAddr = await listen(adminServer, config.adminPort, config.adminHost);
   scimBase = config.publicUrl
@@ -192,6 +222,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     adminUrl,
     store,
     jobs,
+    connectors,
+    outbox: worker,
     logger,
     stop() {
       stopping ??= (async () => {
@@ -199,6 +231,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         await Promise.all([closeServer(scimServer, 10_000), closeServer(adminServer, 1_000)]);
         tokens.stop();
         jobs.stop();
+        await worker.stop();
+        for (const c of connectors.values()) await c.host.dispose().catch((err: unknown) => logger.warn({ err, connector: c.id }, 'connector did not close cleanly'));
         await store.close();
       })();
       return stopping;

@@ -9,6 +9,17 @@ import { applyCreateDefaults, checkUserWrite, keepUnsentDefaults, roleOf, type C
 export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.js';
 export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
 export { outboxEntriesFor } from './events.js';
+export {
+  builtInConnectorTypes,
+  classifyConnectorFailure,
+  connectorInstanceSchema,
+  connectorLogger,
+  deliveryTargetFor,
+  startConnectorInstance,
+  DEFAULT_USER_MAPPING,
+  type ConnectorInstance,
+  type ConnectorInstanceConfig,
+} from './connectors.js';
 
 /** The SCIM service's effects: one outbox entry per connector of the connection, then a kick to the worker. */
 export function createProvisioningEffects(connectorsOf: (connection: string) => readonly string[], worker: Pick<OutboxWorker, 'kick'>): ChangeEffects {

@@ -1,0 +1,213 @@
+/**
+ * Connector instances of the connections: built from configuration with the connector SDK's host,
+ * fed by the outbox worker. SCIM resources are mapped to the SDK's neutral model here (attribute
+ * mapping), and target keys of members are looked up from the links the store keeps.
+ */
+import { z } from 'zod';
+import {
+  classifyError,
+  createConnectorHost,
+  TransientError,
+  type ConnectorDefinition,
+  type ConnectorHost,
+  type ConnectorLogger,
+  type ConnectorOperation,
+  type TargetUser,
+  type TargetValue,
+} from '../../../connectors/sdk/index.js';
+import { createDemoConnector } from '../../../connectors/demo/index.js';
+import { compileElementFilter, parsePath } from '../scim/filter/index.js';
+import { BRIDGE_USER_SCHEMA, type AttributeResolver } from '../scim/index.js';
+import type { OutboxEntry, ScimJson, Store } from '../store/index.js';
+import type { DeliveryTarget, FailureClass } from './outbox-worker.js';
+
+/** One mapped attribute: a SCIM path, or a constant, with an optional transform and default. */
+const mappingRuleSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      path: z.string().min(1).optional(),
+      const: z.union([z.string(), z.number(), z.boolean()]).optional(),
+      transform: z.enum(['lowercase', 'uppercase', 'trim']).optional(),
+      default: z.union([z.string(), z.number(), z.boolean()]).optional(),
+    })
+    .strict()
+    .refine((r) => (r.path === undefined) !== (r.const === undefined), 'give either "path" or "const"'),
+]);
+
+export const connectorInstanceSchema = z
+  .object({
+    /** Unique across the gateway: it names the instance in links, the outbox and the console. */
+    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'connector ids are 1-63 lower-case letters, digits, "-" or "_"'),
+    type: z.string().min(1),
+    config: z.unknown().default({}),
+    /** Target attribute -> SCIM attribute path (or constant); merged over the default mapping. */
+    mapping: z.record(z.string().min(1), mappingRuleSchema).default({}),
+  })
+  .strict();
+export type ConnectorInstanceConfig = z.infer<typeof connectorInstanceSchema>;
+type MappingRule = z.infer<typeof mappingRuleSchema>;
+
+/** The mapping every connector starts from (Scalekit's attribute list, Mendix's defaults). */
+export const DEFAULT_USER_MAPPING: Record<string, MappingRule> = {
+  givenName: 'name.givenName',
+  familyName: 'name.familyName',
+  displayName: 'displayName',
+  email: 'emails[primary eq true].value',
+  workEmail: 'emails[type eq "work"].value',
+  phone: 'phoneNumbers[type eq "work"].value',
+  mobile: 'phoneNumbers[type eq "mobile"].value',
+  title: 'title',
+  locale: 'locale',
+  preferredLanguage: 'preferredLanguage',
+  employeeNumber: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber',
+  department: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department',
+  manager: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value',
+  role: `${BRIDGE_USER_SCHEMA}:role`,
+  userType: `${BRIDGE_USER_SCHEMA}:userType`,
+};
+
+/** Built-in connector types. The connectors of issue 4 (ldap, sql, rest, csv, script) register here. */
+export function builtInConnectorTypes(): Map<string, () => ConnectorDefinition<unknown>> {
+  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>]]);
+}
+
+type Reader = (resource: ScimJson) => TargetValue | undefined;
+
+/** Compiles one mapping rule to a reader of the SCIM resource; throws with the bad path named. */
+export function compileRule(rule: MappingRule, resolver: AttributeResolver, target: string): Reader {
+  const r = typeof rule === 'string' ? { path: rule } : rule;
+  const finish = (v: TargetValue | undefined): TargetValue | undefined => {
+    let out = v === undefined || v === null ? (r.default ?? v) : v;
+    if (typeof out === 'string' && r.transform) out = r.transform === 'lowercase' ? out.toLowerCase() : r.transform === 'uppercase' ? out.toUpperCase() : out.trim();
+    return out;
+  };
+  if (r.const !== undefined) return () => finish(r.const);
+  const path = parsePath(r.path!);
+  const resolved = resolver.resolve(path.schema, path.attr, path.subAttr);
+  if (!resolved) throw new Error(`mapping for "${target}": no SCIM attribute "${r.path}" (see /Schemas)`);
+  const matches = path.filter ? compileElementFilter(path.filter, resolved, resolver) : undefined;
+  return (resource) => {
+    const holder = resolved.extension ? (resource[resolved.extension] as ScimJson | undefined) : resource;
+    let v: unknown = holder?.[resolved.canonical];
+    if (Array.isArray(v)) {
+      const list = matches ? v.filter((e) => matches(e)) : v;
+      // Without a filter, a multi-valued attribute maps to its primary element, else its first.
+      v = matches ? list[0] : (list.find((e) => (e as ScimJson)?.primary === true) ?? list[0]);
+      if (v !== undefined && !resolved.sub && typeof v === 'object') v = (v as ScimJson).value;
+    }
+    if (resolved.sub && v && typeof v === 'object') v = (v as ScimJson)[resolved.sub.canonical];
+    if (v === undefined || v === null) return finish(undefined);
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return finish(v);
+    return finish(JSON.stringify(v));
+  };
+}
+
+/** A running connector instance and how it reads SCIM resources. */
+export interface ConnectorInstance {
+  id: string;
+  connection: string;
+  host: ConnectorHost<unknown>;
+  mapUser(scimId: string, resource: ScimJson): TargetUser;
+}
+
+export async function startConnectorInstance(
+  connection: string,
+  cfg: ConnectorInstanceConfig,
+  types: Map<string, () => ConnectorDefinition<unknown>>,
+  resolver: AttributeResolver,
+  logger: ConnectorLogger,
+): Promise<ConnectorInstance> {
+  const make = types.get(cfg.type);
+  if (!make) throw new Error(`connector "${cfg.id}" of connection "${connection}": unknown type "${cfg.type}" (known: ${[...types.keys()].join(', ')})`);
+  const readers = Object.entries({ ...DEFAULT_USER_MAPPING, ...cfg.mapping }).map(([target, rule]) => [target, compileRule(rule, resolver, target)] as const);
+  // Secrets arrive with issue 4's keychain-backed store; until then instances have none.
+  const host = await createConnectorHost(make(), { config: cfg.config, secrets: {}, logger });
+  return {
+    id: cfg.id,
+    connection,
+    host,
+    mapUser(scimId, resource) {
+      const attributes: Record<string, TargetValue> = {};
+      for (const [target, read] of readers) {
+        const v = read(resource);
+        if (v !== undefined) attributes[target] = v;
+      }
+      const user: TargetUser = { scimId, userName: String(resource.userName ?? ''), active: resource.active !== false, attributes };
+      if (typeof resource.externalId === 'string') user.externalId = resource.externalId;
+      return user;
+    },
+  };
+}
+
+/** The outbox worker's view of an instance: an outbox entry becomes one SDK operation. */
+export function deliveryTargetFor(instance: ConnectorInstance, store: Store): DeliveryTarget {
+  const memberKeys = async (ids: string[] | undefined): Promise<string[]> => {
+    const keys: string[] = [];
+    for (const id of ids ?? []) {
+      const key = await store.linkOf(instance.id, id);
+      // Members are other resources, delivered on their own queue: wait until they exist there.
+      if (!key) throw new TransientError(`member ${id} is not provisioned in connector "${instance.id}" yet`, { retryAfterMs: 1_000 });
+      keys.push(key);
+    }
+    return keys;
+  };
+  const needKey = (entry: OutboxEntry, key: string | undefined): string => {
+    if (!key) throw new TransientError(`no target key yet for ${entry.resourceType} ${entry.resourceId}: its create has not been delivered`, { retryAfterMs: 1_000 });
+    return key;
+  };
+  return {
+    async deliver(entry, key) {
+      const base = { operationId: entry.id, attempt: entry.attempts + 1 };
+      const resource = entry.payload.resource ?? {};
+      const user = () => instance.mapUser(entry.resourceId, resource);
+      const group = () => ({ scimId: entry.resourceId, displayName: String(resource.displayName ?? ''), attributes: {} });
+      let op: ConnectorOperation;
+      switch (entry.kind) {
+        case 'createUser':
+          // A create retried after its result was lost finds the key already linked: update instead.
+          op = key ? { kind: 'updateUser', ...base, key, user: user() } : { kind: 'createUser', ...base, user: user() };
+          break;
+        case 'updateUser':
+        case 'deactivateUser':
+        case 'reactivateUser':
+          op = { kind: entry.kind, ...base, key: needKey(entry, key), user: user() };
+          break;
+        case 'deleteUser':
+        case 'deleteGroup':
+          if (!key) return { key: null }; // never reached the target: nothing to delete
+          op = { kind: entry.kind, ...base, key };
+          break;
+        case 'upsertGroup':
+          op = { kind: 'upsertGroup', ...base, ...(key ? { key } : {}), group: group() };
+          break;
+        case 'addMembers':
+        case 'removeMembers':
+          op = { kind: entry.kind, ...base, key: needKey(entry, key), memberKeys: await memberKeys(entry.payload.memberIds) };
+          break;
+      }
+      const result = await instance.host.apply(op);
+      if (entry.kind === 'deleteUser' || entry.kind === 'deleteGroup') return { key: null };
+      return result.key !== undefined ? { key: result.key } : {};
+    },
+  };
+}
+
+/** SDK errors -> the worker's retry decision (TransientError retries, everything else dead-letters). */
+export function classifyConnectorFailure(err: unknown): FailureClass {
+  const e = classifyError(err);
+  const out: FailureClass = { transient: e.retryable, message: `${e.code}: ${e.message}` };
+  const retryAfterMs = (e as { retryAfterMs?: number }).retryAfterMs;
+  if (retryAfterMs !== undefined) out.retryAfterMs = retryAfterMs;
+  return out;
+}
+
+/** The SDK's logger shape over the gateway's pino-style one. */
+export function connectorLogger(logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void; error(o: object, m?: string): void }, connector: string): ConnectorLogger {
+  return {
+    debug: () => {},
+    info: (message, fields) => logger.info({ connector, ...fields }, message),
+    warn: (message, fields) => logger.warn({ connector, ...fields }, message),
+    error: (message, fields) => logger.error({ connector, ...fields }, message),
+  };
+}

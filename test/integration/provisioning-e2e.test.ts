@@ -1,0 +1,59 @@
+/** SCIM request in, change visible in a connector: the whole path through the outbox, over HTTP. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GROUP_SCHEMA, PATCH_OP, startTestGateway, user, waitFor, type TestGateway } from '../helpers/gateway.js';
+
+let gw: TestGateway;
+beforeAll(async () => {
+  gw = await startTestGateway({
+    connections: {
+      default: {
+        connectors: [{ id: 'demo-1', type: 'demo', mapping: { mail: { path: 'userName', transform: 'lowercase' }, source: { const: 'scim-bridge' } } }],
+      },
+    },
+  });
+});
+afterAll(async () => gw.stop());
+
+async function targetUsers() {
+  const out: Array<{ key: string; user: any }> = [];
+  for await (const e of gw.gateway.connectors.get('demo-1')!.host.listUsers()) out.push(e as { key: string; user: any });
+  return out;
+}
+async function outboxEmpty() {
+  return (await gw.gateway.store.outboxList()).length === 0;
+}
+
+describe('provisioning end to end (demo connector)', () => {
+  it('creates, updates, deactivates, reactivates and deletes in the target, with the mapping applied', async () => {
+    const c = gw.client;
+    const u = (await c.post('/Users', user('Ada.Lovelace@Example.com', { name: { givenName: 'Ada', familyName: 'Lovelace' }, emails: [{ value: 'ada@example.com', type: 'work', primary: true }] }))).body;
+    await waitFor(async () => (await targetUsers()).length === 1, 3_000, 'the user in the target');
+    let [entry] = await targetUsers();
+    expect(entry.user).toMatchObject({ userName: 'Ada.Lovelace@Example.com', active: true });
+    expect(entry.user.attributes).toMatchObject({ givenName: 'Ada', familyName: 'Lovelace', email: 'ada@example.com', mail: 'ada.lovelace@example.com', source: 'scim-bridge', role: 'member' });
+
+    await c.patch(`/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'Replace', path: 'active', value: 'False' }] });
+    await waitFor(async () => (await targetUsers())[0]?.user.active === false, 3_000, 'deactivation in the target');
+    await c.patch(`/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', value: { active: true, title: 'Countess' } }] });
+    await waitFor(async () => (await targetUsers())[0]?.user.active === true, 3_000, 'reactivation in the target');
+    [entry] = await targetUsers();
+    expect(await gw.gateway.store.linkOf('demo-1', u.id)).toBe(entry.key);
+
+    await c.delete(`/Users/${u.id}`);
+    await waitFor(async () => (await targetUsers()).length === 0, 3_000, 'deletion in the target');
+    await waitFor(outboxEmpty, 3_000, 'an empty outbox');
+  });
+
+  it('groups and membership reach the target without dead letters, whatever the delivery order', async () => {
+    const c = gw.client;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await c.post('/Users', user(`member${i}@example.com`))).body.id);
+    const g = (await c.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Engineers', members: ids.map((value) => ({ value })) })).body;
+    await c.patch(`/Groups/${g.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: 'members', value: [{ value: ids[0] }] }] });
+    await waitFor(outboxEmpty, 5_000, 'the outbox to drain');
+    expect(await gw.gateway.store.outboxList({ state: 'dead' })).toEqual([]);
+    expect(await gw.gateway.store.linkOf('demo-1', g.id)).toBeTruthy();
+    const ready = await (await fetch(`${gw.gateway.adminUrl}/readyz`)).json();
+    expect(ready.outbox).toEqual({ pending: 0, dead: 0 });
+  });
+});
