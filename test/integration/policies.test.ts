@@ -52,6 +52,21 @@ describe('defaults: role and user type', () => {
   });
 });
 
+describe('delete: soft by default, hard by policy', () => {
+  it('soft: 204, then hidden from SCIM (404, not listed), the record kept, and the userName free again', async () => {
+    const c = clients.default;
+    const u = (await c.post('/Users', user('leaver@example.com'))).body;
+    expect((await c.delete(`/Users/${u.id}`)).status).toBe(204);
+    expect((await c.get(`/Users/${u.id}`)).status).toBe(404);
+    expect((await c.get(`/Users?filter=${encodeURIComponent('userName eq "leaver@example.com"')}`)).body.totalResults).toBe(0);
+    const kept = await gw.gateway.store.deleted('default', 'User');
+    expect(kept.find((r) => r.id === u.id)).toMatchObject({ data: { userName: 'leaver@example.com', active: false } });
+    const again = await c.post('/Users', user('leaver@example.com'));
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(u.id);
+  });
+});
+
 describe('allow-create', () => {
   it('refuses creates with 403 and a detail saying which policy, creating nothing', async () => {
     const r = await clients.locked.post('/Users', user('new@example.com'));

@@ -9,6 +9,7 @@ beforeAll(async () => {
       default: {
         connectors: [{ id: 'demo-1', type: 'demo', mapping: { mail: { path: 'userName', transform: 'lowercase' }, source: { const: 'scim-bridge' } } }],
       },
+      hard: { policies: { deleteMode: 'hard' }, connectors: [{ id: 'demo-hard', type: 'demo' }] },
     },
   });
 });
@@ -39,9 +40,25 @@ describe('provisioning end to end (demo connector)', () => {
     [entry] = await targetUsers();
     expect(await gw.gateway.store.linkOf('demo-1', u.id)).toBe(entry.key);
 
+    // The default delete is soft: the account stays in the target, deactivated; SCIM answers 404.
     await c.delete(`/Users/${u.id}`);
-    await waitFor(async () => (await targetUsers()).length === 0, 3_000, 'deletion in the target');
     await waitFor(outboxEmpty, 3_000, 'an empty outbox');
+    expect((await targetUsers()).map((e) => e.user.active)).toEqual([false]);
+    expect((await c.get(`/Users/${u.id}`)).status).toBe(404);
+  });
+
+  it('with deleteMode hard, DELETE removes the account from the target', async () => {
+    const hard = gw.clientFor('hard');
+    const u = (await hard.post('/Users', user('gone@example.com'))).body;
+    const target = async () => {
+      const out: unknown[] = [];
+      for await (const e of gw.gateway.connectors.get('demo-hard')!.host.listUsers()) out.push(e);
+      return out.length;
+    };
+    await waitFor(async () => (await target()) === 1, 3_000, 'the user in the target');
+    expect((await hard.delete(`/Users/${u.id}`)).status).toBe(204);
+    await waitFor(async () => (await target()) === 0, 3_000, 'deletion in the target');
+    expect(await gw.gateway.store.deleted('hard', 'User')).toEqual([]);
   });
 
   it('groups and membership reach the target without dead letters, whatever the delivery order', async () => {

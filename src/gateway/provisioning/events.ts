@@ -10,7 +10,8 @@ import type { OutboxChange, OutboxEntry, OutboxKind, ScimJson } from '../store/i
 function kindsFor(ev: ResourceEvent): OutboxKind[] {
   if (ev.type === 'User') {
     if (!ev.before) return ['createUser'];
-    if (!ev.after) return ['deleteUser'];
+    // A soft delete keeps the account in the target, deactivated (Mendix, Tuist: work is kept).
+    if (!ev.after) return [ev.soft ? 'deactivateUser' : 'deleteUser'];
     const wasActive = ev.before.active !== false;
     const isActive = ev.after.active !== false;
     if (wasActive && !isActive) return ['deactivateUser'];
@@ -35,7 +36,11 @@ export function outboxEntriesFor(ev: ResourceEvent, connectors: readonly string[
   const out: OutboxChange[] = [];
   for (const kind of kindsFor(ev)) {
     const payload: OutboxEntry['payload'] =
-      kind === 'addMembers' ? { memberIds: ev.membersAdded } : kind === 'removeMembers' ? { memberIds: ev.membersRemoved } : { resource: ev.after ?? ev.before };
+      kind === 'addMembers'
+        ? { memberIds: ev.membersAdded }
+        : kind === 'removeMembers'
+          ? { memberIds: ev.membersRemoved }
+          : { resource: ev.after ?? (ev.soft ? { ...ev.before, active: false } : ev.before) };
     for (const connector of connectors) {
       out.push({
         op: 'outbox.add',

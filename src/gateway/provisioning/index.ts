@@ -34,6 +34,7 @@ export function createPolicyEngine(store: Store, userResolver: AttributeResolver
   return {
     onCreate: (connection, data) => applyCreateDefaults(policyFor(connection), data),
     onUpdate: (_connection, data, previous) => keepUnsentDefaults(data, previous),
+    deleteMode: (connection) => policyFor(connection).deleteMode,
     guarded(connection, current) {
       const role = policyFor(connection).lastOwnerRole;
       return role !== '' && roleOf(current) === role && current.active !== false;

@@ -10,6 +10,11 @@ import type { ScimJson } from '../store/index.js';
 
 export const policySchema = z
   .object({
+    /**
+     * What DELETE /Users/{id} does (Mendix Default_DeleteUserPermanently): `soft` deactivates the
+     * user in the targets and keeps the record, hidden from SCIM; `hard` deletes it everywhere.
+     */
+    deleteMode: z.enum(['soft', 'hard']).default('soft'),
     /** Refuse creates (Mendix "Allow the module to create users"): updates of existing users still apply. */
     allowCreate: z.boolean().default(true),
     /** Role given to a user whose IdP sends none (Mendix "Default Userrole", Modelux default role). */

@@ -119,6 +119,8 @@ export interface UserWritePolicy {
   check(connection: string, before: ScimJson | undefined, after: ScimJson | undefined, id: string): Promise<void>;
   /** Whether a write to this stored user must be serialized with the connection's other such writes (last-owner protection). */
   guarded(connection: string, current: ScimJson): boolean;
+  /** Whether DELETE keeps the user as a hidden record (soft) or removes it (hard). */
+  deleteMode(connection: string): 'soft' | 'hard';
 }
 
 /** One committed change of one resource (what provisioning turns into connector operations). */
@@ -133,6 +135,8 @@ export interface ResourceEvent {
   /** Group membership changes, as member ids. */
   membersAdded?: string[];
   membersRemoved?: string[];
+  /** A delete that keeps the record (connectors deactivate instead of deleting). */
+  soft?: boolean;
 }
 
 /** Side effects committed with each resource change: the provisioning outbox. */
@@ -326,8 +330,9 @@ export function createScimService(opts: {
           const current = await mustGet(ctx.connection, type, id);
           const expectVersion = checkIfMatch(ctx.ifMatch, current);
           if (type === 'User') await policy?.check(ctx.connection, current.data, undefined, id);
-          const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}) }];
-          return { request: { changes }, effects: withEffects(changes, { connection: ctx.connection, type, id, before: current.data }) };
+          const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
+          const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
+          return { request: { changes }, effects: withEffects(changes, { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) }) };
         }),
       );
     },

@@ -334,6 +334,8 @@ export class LowdbStore implements Store {
       for (const [groupId, members] of Object.entries(conn.members)) {
         if (!Array.isArray(members) || !this.state.loadMembers(name, groupId, members)) bad(`members of unknown group "${groupId}"`);
       }
+      if (conn.deleted !== undefined && !Array.isArray(conn.deleted)) bad('deleted is not a list');
+      for (const r of conn.deleted ?? []) this.state.loadDeleted(r.connection === name ? r : { ...r, connection: name });
     }
     if ((snap.outbox !== undefined && !Array.isArray(snap.outbox)) || (snap.links !== undefined && !Array.isArray(snap.links))) {
       throw new Error(`${SNAPSHOT_FILE} is corrupt (outbox or links is not a list); the store was not opened. Restore the last backup.`);
@@ -583,7 +585,7 @@ export class LowdbStore implements Store {
         const list = conn.memberList(id);
         if (list.length > 0) members[id] = list;
       }
-      connections[name] = { users: [...conn.users.values()], groups: [...conn.groups.values()], members };
+      connections[name] = { users: [...conn.users.values()], groups: [...conn.groups.values()], members, deleted: [...conn.deleted.values()] };
     }
     return {
       format: SNAPSHOT_FORMAT,
@@ -699,6 +701,11 @@ export class LowdbStore implements Store {
       out.push(e);
     }
     return out;
+  }
+
+  async deleted(connection: string, type: ResourceType): Promise<StoredResource[]> {
+    const conn = this.state.connection(connection);
+    return conn ? [...conn.deleted.values()].filter((r) => r.type === type) : [];
   }
 
   async linkOf(connector: string, resourceId: string): Promise<string | undefined> {

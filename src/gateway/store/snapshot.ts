@@ -20,6 +20,8 @@ export interface SnapshotConnection {
   groups: StoredResource[];
   /** group id -> members in insertion order */
   members: Record<string, readonly Member[]>;
+  /** Soft-deleted resources (absent in snapshots from before soft delete). */
+  deleted?: StoredResource[];
 }
 
 export interface SnapshotData {

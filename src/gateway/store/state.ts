@@ -22,7 +22,7 @@ export const NO_UNDO: UndoLog = { push() {} };
 export type JournalChange =
   | { op: 'create'; type: ResourceType; connection: string; id: string; data: ScimJson; members?: Member[] }
   | { op: 'replace'; type: ResourceType; connection: string; id: string; data: ScimJson }
-  | { op: 'delete'; type: ResourceType; connection: string; id: string }
+  | { op: 'delete'; type: ResourceType; connection: string; id: string; soft?: boolean; deletedAt?: string }
   | { op: 'members'; connection: string; groupId: string; replaceAll?: Member[]; add?: Member[]; remove?: string[] }
   | OutboxChange;
 
@@ -37,6 +37,8 @@ export const linkKey = (connector: string, resourceId: string): string => `${con
 export class ConnectionState {
   readonly users = new OrderedMap<StoredResource>();
   readonly groups = new OrderedMap<StoredResource>();
+  /** Soft-deleted resources: kept, but in no index and invisible to SCIM. */
+  readonly deleted = new OrderedMap<StoredResource>();
   /** lower-cased userName -> user id */
   readonly userNames = new Map<string, string>();
   /** externalId (exact) -> user id */
@@ -240,6 +242,11 @@ export class MemoryState {
     return out;
   }
 
+  /** Loads a tombstone from a snapshot. */
+  loadDeleted(res: StoredResource): void {
+    this.ensureConnection(res.connection).deleted.set(res.id, res);
+  }
+
   /** Loads one resource from a snapshot (no checks beyond indexing, no undo). */
   load(res: StoredResource): void {
     const conn = this.ensureConnection(res.connection);
@@ -411,6 +418,14 @@ export class MemoryState {
     const coll = conn.collection(c.type);
     const ord = coll.delete(c.id)!;
     txn.undo.push(() => coll.restore(c.id, old, ord));
+    if (c.soft) {
+      // A tombstone: the record as it was, marked; a later soft delete of a re-created user with
+      // the same id cannot happen (ids are never reused), so the id is a safe key.
+      const tomb: StoredResource = { ...old, data: { ...old.data, active: false }, lastModified: c.deletedAt ?? txn.at, version: old.version + 1 };
+      const previous = conn.deleted.get(c.id);
+      conn.deleted.set(c.id, tomb);
+      txn.undo.push(() => (previous ? conn.deleted.set(c.id, previous) : conn.deleted.delete(c.id)));
+    }
   }
 
   // ---- indexes ---------------------------------------------------------------------------
@@ -595,7 +610,7 @@ export function toJournalChange(c: Change | OutboxChange): JournalChange {
       if (!isObject(c.data)) throw ScimError.invalidValue('commit: replace change without data');
       return { op: 'replace', type: type(c.type), connection: str(c.connection, 'connection'), id: str(c.id, 'id'), data: c.data };
     case 'delete':
-      return { op: 'delete', type: type(c.type), connection: str(c.connection, 'connection'), id: str(c.id, 'id') };
+      return { op: 'delete', type: type(c.type), connection: str(c.connection, 'connection'), id: str(c.id, 'id'), ...(c.soft ? { soft: true } : {}) };
     case 'members': {
       const rec: JournalChange = { op: 'members', connection: str(c.connection, 'connection'), groupId: str(c.groupId, 'groupId') };
       if (c.replaceAll !== undefined) rec.replaceAll = arrayOf(c.replaceAll, 'replaceAll');

@@ -44,7 +44,8 @@ export type Change =
       /** Commit fails with 412 if the stored version differs (If-Match). */
       expectVersion?: number;
     }
-  | { op: 'delete'; type: ResourceType; connection: string; id: string; expectVersion?: number }
+  /** `soft` keeps the record as a tombstone: hidden from get/query/indexes, listed by deleted(). */
+  | { op: 'delete'; type: ResourceType; connection: string; id: string; expectVersion?: number; soft?: boolean }
   /** Membership delta: O(change), whatever the group size. Applied after any replace of the same group
    * in the same commit. `replaceAll` first clears the list. Adding an existing member or removing an
    * absent one is a no-op. Bumps the group's version. */
@@ -195,6 +196,8 @@ export interface Store {
   outboxDue(now: string, limit: number): Promise<OutboxEntry[]>;
   /** All entries, oldest first, optionally only one state or one connection (console, CLI). */
   outboxList(filter?: { state?: 'pending' | 'dead'; connection?: string; connector?: string }): Promise<OutboxEntry[]>;
+  /** Soft-deleted resources of a connection (tombstones), newest last. */
+  deleted(connection: string, type: ResourceType): Promise<StoredResource[]>;
   /** The target key a connector returned for a SCIM resource. */
   linkOf(connector: string, resourceId: string): Promise<string | undefined>;
 
