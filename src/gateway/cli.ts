@@ -9,6 +9,7 @@ import { createConnection, createToken, listTokens, revokeToken } from './auth/i
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
+import { registerAuditCommands } from './audit/index.js';
 import { acquireStoreLock, createLowdbStore } from './store/index.js';
 
 interface CommonFlags {
@@ -233,6 +234,8 @@ export function buildCli(): Command {
       await store.close();
       process.stdout.write(`Restored ${stats.users} users and ${stats.groups} groups from ${flags.from}. The replaced files are in ${replacedDir}.\n`);
     });
+
+  registerAuditCommands(program, (flags) => configFrom({ config: (flags as CommonFlags).config, dataDir: (flags as CommonFlags).dataDir }).dataDir);
 
   return program;
 }

@@ -60,6 +60,13 @@ export const configSchema = z
       .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "30 2 * * *")'),
     /** How many backups are kept in <dataDir>/backups. */
     backupKeep: z.coerce.number().int().min(1).default(7),
+    /** When the audit log is rotated and old files removed (cron syntax); "" disables it. */
+    auditCron: z
+      .string()
+      .default('15 2 * * *')
+      .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "15 2 * * *")'),
+    /** Days a rotated audit file is kept. */
+    auditRetentionDays: z.coerce.number().int().min(1).default(365),
     /**
      * Deploy-time connections and their policies (like Mendix's constants): created on start if
      * missing; their policies come from here and cannot be changed at run time.

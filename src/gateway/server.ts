@@ -27,6 +27,9 @@ import {
   classifyConnectorFailure,
   connectorLogger,
   createOutboxWorker,
+  auditDraftForChange,
+  auditDraftForDelivery,
+  auditDraftForRefusal,
   createPolicyEngine,
   createProvisioningEffects,
   deliveryTargetFor,
@@ -37,6 +40,7 @@ import {
   type OutboxWorker,
 } from './provisioning/index.js';
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
+import { createAuditLog, type AuditDraft, type AuditLog } from './audit/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
 
@@ -46,6 +50,8 @@ export interface Gateway {
   adminUrl: string;
   store: Store;
   jobs: Jobs;
+  /** The tamper-evident audit log of every change. */
+  audit: AuditLog;
   /** Connector instances by id, and the worker that delivers to them. */
   connectors: Map<string, ConnectorInstance>;
   outbox: OutboxWorker;
@@ -102,7 +108,21 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       : ' There is no backup in the data directory yet.';
     throw new Error(`${(err as Error).message}${hint}`);
   }
-  const jobs = startJobs({ store, dataDir: config.dataDir, config: { backupCron: config.backupCron, backupKeep: config.backupKeep }, logger });
+  const audit = createAuditLog({ dataDir: config.dataDir, logger });
+  await audit.open();
+  // Recording must never stop provisioning: a failed append is logged loudly, the change stands.
+  const record = (draft: AuditDraft): Promise<void> =>
+    audit.append([draft]).then(
+      () => undefined,
+      (err: unknown) => logger.error({ err, action: draft.action }, 'AUDIT RECORD LOST: the audit log could not be written'),
+    );
+  const jobs = startJobs({
+    store,
+    dataDir: config.dataDir,
+    audit,
+    config: { backupCron: config.backupCron, backupKeep: config.backupKeep, auditCron: config.auditCron, auditRetentionDays: config.auditRetentionDays },
+    logger,
+  });
 
   const tokens = new TokenVerifier(config.dataDir, (err) => logger.warn({ err }, 'could not refresh access.json'));
   tokens.ensureInitialized();
@@ -122,11 +142,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     }
   }
   const targets = new Map([...connectors].map(([id, instance]) => [id, deliveryTargetFor(instance, store)]));
-  const worker = createOutboxWorker({ store, target: (id) => targets.get(id), classify: classifyConnectorFailure, logger });
+  const worker = createOutboxWorker({
+    store,
+    target: (id) => targets.get(id),
+    classify: classifyConnectorFailure,
+    logger,
+    onOutcome: (entry, outcome) => void record(auditDraftForDelivery(entry, outcome)),
+  });
   const service = createScimService({
     store,
     registry,
     effects: createProvisioningEffects((connection) => connectorsByConnection.get(connection) ?? [], worker),
+    // Each SCIM change is in the audit log, scoped to its token, before the IdP gets its answer.
+    onCommitted: ({ ctx, event, seq }) => record(auditDraftForChange(event, ctx.actor, seq)),
     policy: createPolicyEngine(store, registry.resolver('User'), (connection) => policies.get(connection) ?? DEFAULT_POLICY),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
@@ -134,7 +162,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const auth: ScimAuthenticator = {
     authenticate(header) {
       const r = tokens.verify(header);
-      if (r.ok) return { ok: true, connection: r.connection.id, tokenId: r.token.id };
+      if (r.ok) return { ok: true, connection: r.connection.id, tokenId: r.token.id, tokenName: r.token.name };
       const detail = {
         missing: 'Authentication required: send "Authorization: Bearer <token>" with a token from `scim-bridge token create`.',
         malformed: 'The Authorization header must be "Bearer scb_…" with a SCIM Bridge token.',
@@ -162,6 +190,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     if (o.status >= 500) logger.error(o, 'SCIM request failed');
     else if (o.status >= 400 && o.status !== 404) logger.info(o, 'SCIM request refused');
     else logger.debug(o, 'SCIM request');
+    // Refused writes are audited too (a probe's 404 on GET is not a write).
+    if (o.status >= 400 && o.method !== 'GET' && !o.path.toLowerCase().endsWith('/.search')) void record(auditDraftForRefusal(o));
   };
   const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse });
 
@@ -222,6 +252,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     adminUrl,
     store,
     jobs,
+    audit,
     connectors,
     outbox: worker,
     logger,
@@ -233,6 +264,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         jobs.stop();
         await worker.stop();
         for (const c of connectors.values()) await c.host.dispose().catch((err: unknown) => logger.warn({ err, connector: c.id }, 'connector did not close cleanly'));
+        await audit.close();
         await store.close();
       })();
       return stopping;

@@ -11,6 +11,15 @@ export interface JobsConfig {
   backupCron: string;
   /** Backups kept. */
   backupKeep: number;
+  /** cron expression of audit rotation and retention; empty disables it. */
+  auditCron: string;
+  auditRetentionDays: number;
+}
+
+/** What the audit job needs from the audit log. */
+export interface RotatingLog {
+  rotate(): Promise<unknown>;
+  applyRetention(days: number): Promise<unknown>;
 }
 
 export interface Jobs {
@@ -19,8 +28,14 @@ export interface Jobs {
   backupNow(): Promise<void>;
 }
 
-export function startJobs(opts: { store: Store; dataDir: string; config: JobsConfig; logger: { info(o: object, m?: string): void; error(o: object, m?: string): void } }): Jobs {
-  const { store, dataDir, config, logger } = opts;
+export function startJobs(opts: {
+  store: Store;
+  dataDir: string;
+  config: JobsConfig;
+  audit?: RotatingLog;
+  logger: { info(o: object, m?: string): void; error(o: object, m?: string): void };
+}): Jobs {
+  const { store, dataDir, config, logger, audit } = opts;
   const tasks: ScheduledTask[] = [];
   let running: Promise<void> | undefined;
 
@@ -41,6 +56,24 @@ export function startJobs(opts: { store: Store; dataDir: string; config: JobsCon
 
   if (config.backupCron) {
     tasks.push(cron.schedule(config.backupCron, () => void backupNow(), { name: 'backup', noOverlap: true }));
+  }
+
+  if (config.auditCron && audit) {
+    tasks.push(
+      cron.schedule(
+        config.auditCron,
+        async () => {
+          try {
+            await audit.rotate();
+            await audit.applyRetention(config.auditRetentionDays);
+            logger.info({ retentionDays: config.auditRetentionDays }, 'audit log rotated');
+          } catch (err) {
+            logger.error({ err }, 'audit rotation failed; the log keeps growing until it succeeds');
+          }
+        },
+        { name: 'audit-rotation', noOverlap: true },
+      ),
+    );
   }
 
   return {

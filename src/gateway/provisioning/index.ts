@@ -9,6 +9,7 @@ import { applyCreateDefaults, checkUserWrite, keepUnsentDefaults, roleOf, type C
 export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.js';
 export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
 export { outboxEntriesFor } from './events.js';
+export { auditDraftForChange, auditDraftForDelivery, auditDraftForRefusal } from './audit-records.js';
 export {
   builtInConnectorTypes,
   classifyConnectorFailure,

@@ -44,6 +44,8 @@ export interface OutboxWorkerOptions {
   pollMs?: number;
   now?: () => number;
   random?: () => number;
+  /** Every delivery outcome, once recorded in the store (the audit log). */
+  onOutcome?: (entry: OutboxEntry, outcome: { ok: boolean; dead?: boolean; error?: string }) => void;
 }
 
 export interface OutboxWorker {
@@ -93,6 +95,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     const log = { connector: entry.connector, connection: entry.connection, operation: entry.kind, resourceId: entry.resourceId, outboxId: entry.id, attempts, error: lastError };
     if (dead) logger.error(log, failure.transient ? 'connector operation dead-lettered after the last retry' : 'connector refused the operation: dead-lettered');
     else logger.warn({ ...log, retryInMs: delay }, 'connector operation failed; will retry');
+    opts.onOutcome?.(entry, { ok: false, dead, error: lastError });
   }
 
   async function deliverOne(entry: OutboxEntry): Promise<void> {
@@ -107,6 +110,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       const changes: Parameters<Store['commit']>[0]['changes'] = [{ op: 'outbox.remove', id: entry.id }];
       if (result.key !== undefined) changes.push({ op: 'link', connector: entry.connector, resourceId: entry.resourceId, key: result.key });
       await store.commit({ changes });
+      opts.onOutcome?.(entry, { ok: true });
     } catch (err) {
       try {
         await settle(entry, opts.classify(err));

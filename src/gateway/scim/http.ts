@@ -31,7 +31,7 @@ export const SCIM_PREFIX = '/scim/v2';
 
 /** What the handler needs from authentication: the connection a request's token belongs to. */
 export interface ScimAuthenticator {
-  authenticate(authorization: string | undefined): { ok: true; connection: string; tokenId: string } | { ok: false; detail: string };
+  authenticate(authorization: string | undefined): { ok: true; connection: string; tokenId: string; tokenName?: string } | { ok: false; detail: string };
 }
 
 export interface RequestOutcome {
@@ -42,6 +42,7 @@ export interface RequestOutcome {
   /** Set once the token was accepted. */
   connection?: string;
   tokenId?: string;
+  tokenName?: string;
   /** The error detail for 4xx/5xx answers. */
   detail?: string;
 }
@@ -303,8 +304,8 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     const fullPath = q === -1 ? url : url.slice(0, q);
     const path = fullPath.slice(SCIM_PREFIX.length) || '/';
     const rawQuery = q === -1 ? '' : url.slice(q + 1);
-    const done = (status: number, auth?: { connection: string; tokenId: string }, detail?: string) =>
-      opts.onResponse?.({ method: req.method ?? '', path, status, ms: performance.now() - started, connection: auth?.connection, tokenId: auth?.tokenId, detail });
+    const done = (status: number, auth?: { connection: string; tokenId: string; tokenName?: string }, detail?: string) =>
+      opts.onResponse?.({ method: req.method ?? '', path, status, ms: performance.now() - started, connection: auth?.connection, tokenId: auth?.tokenId, tokenName: auth?.tokenName, detail });
 
     // Authentication first: an unauthenticated client learns nothing, not even the limits.
     const auth = opts.auth.authenticate(req.headers.authorization);
@@ -314,7 +315,8 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
       done(401, undefined, auth.detail);
       return;
     }
-    const ctx: OperationContext = { connection: auth.connection, baseUrl: opts.baseUrl(req), service, limits };
+    const actor = { kind: 'scim-token' as const, id: auth.tokenId, ...(auth.tokenName ? { name: auth.tokenName } : {}) };
+    const ctx: OperationContext = { connection: auth.connection, actor, baseUrl: opts.baseUrl(req), service, limits };
     dispatch(req, ctx, path, rawQuery).then(
       (r) => {
         writeResponse(res, r);

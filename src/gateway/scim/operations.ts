@@ -7,7 +7,7 @@ import { ScimError } from './errors.js';
 import { parseFilter, type FilterNode } from './filter/index.js';
 import { listResponse } from './discovery.js';
 import { etagOf, locationOf, parseProjection, renderResource, splitAttrName, wantsAttribute, type Projection } from './resources/index.js';
-import { parseEtagList, type ScimService } from './service.js';
+import { parseEtagList, type Actor, type ScimService } from './service.js';
 import type { ResourceType, SortSpec, StoredResource } from '../store/index.js';
 import type { Limits } from '../config.js';
 
@@ -19,6 +19,8 @@ export interface ScimResponse {
 
 export interface OperationContext {
   connection: string;
+  /** Who is calling: recorded with every change. */
+  actor?: Actor;
   baseUrl: string;
   service: ScimService;
   limits: Limits;
@@ -71,7 +73,7 @@ function resourceHeaders(ctx: OperationContext, r: StoredResource, withLocation:
 
 export async function createResource(ctx: OperationContext, type: ResourceType, body: unknown, query: ListParams = {}): Promise<ScimResponse> {
   const projection = projections(ctx, type, query);
-  const r = await ctx.service.create({ connection: ctx.connection }, type, body);
+  const r = await ctx.service.create({ connection: ctx.connection, actor: ctx.actor }, type, body);
   return { status: 201, headers: resourceHeaders(ctx, r, true), body: await render(ctx, r, projection) };
 }
 
@@ -91,13 +93,13 @@ export async function getResource(
 
 export async function replaceResource(ctx: OperationContext, type: ResourceType, id: string, body: unknown, ifMatch?: string, query: ListParams = {}): Promise<ScimResponse> {
   const projection = projections(ctx, type, query);
-  const r = await ctx.service.replace({ connection: ctx.connection, ifMatch }, type, id, body);
+  const r = await ctx.service.replace({ connection: ctx.connection, ifMatch, actor: ctx.actor }, type, id, body);
   return { status: 200, headers: resourceHeaders(ctx, r, false), body: await render(ctx, r, projection) };
 }
 
 export async function patchResource(ctx: OperationContext, type: ResourceType, id: string, body: unknown, ifMatch?: string, query: ListParams = {}): Promise<ScimResponse> {
   const projection = projections(ctx, type, query);
-  const r = await ctx.service.patch({ connection: ctx.connection, ifMatch }, type, id, body);
+  const r = await ctx.service.patch({ connection: ctx.connection, ifMatch, actor: ctx.actor }, type, id, body);
   // RFC7644 §3.5.2: 204 is allowed. For groups, echoing a 50k-member list per membership change
   // is the 120 MB failure IDP-WIRE.md warns about: answer 204 unless attributes were asked for.
   if (type === 'Group' && query.attributes === undefined && query.excludedAttributes === undefined) {
@@ -107,7 +109,7 @@ export async function patchResource(ctx: OperationContext, type: ResourceType, i
 }
 
 export async function deleteResource(ctx: OperationContext, type: ResourceType, id: string, ifMatch?: string): Promise<ScimResponse> {
-  await ctx.service.remove({ connection: ctx.connection, ifMatch }, type, id);
+  await ctx.service.remove({ connection: ctx.connection, ifMatch, actor: ctx.actor }, type, id);
   return { status: 204 };
 }
 

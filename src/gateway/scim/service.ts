@@ -51,8 +51,16 @@ export interface ServiceLimits {
   maxResults: number;
 }
 
+/** Who makes a change (recorded in the audit log). */
+export interface Actor {
+  kind: 'scim-token' | 'admin' | 'system' | 'connector';
+  id: string;
+  name?: string;
+}
+
 export interface WriteContext {
   connection: string;
+  actor?: Actor;
   /** Raw If-Match header. */
   ifMatch?: string;
 }
@@ -153,8 +161,10 @@ export function createScimService(opts: {
   limits: ServiceLimits;
   policy?: UserWritePolicy;
   effects?: ChangeEffects;
+  /** Called once each change is durable, before the client is answered (the audit log). */
+  onCommitted?: (committed: { ctx: WriteContext; event: ResourceEvent; seq: number }) => Promise<void>;
 }): ScimService {
-  const { store, registry, limits, policy, effects } = opts;
+  const { store, registry, limits, policy, effects, onCommitted } = opts;
   /** Appends the event's effects to a commit's changes; returns whether there were any. */
   const withEffects = (changes: CommitRequest['changes'], event: ResourceEvent): boolean => {
     const extra = effects?.changesFor(event) ?? [];
@@ -186,8 +196,9 @@ export function createScimService(opts: {
    * writes to one resource (200 PATCHes to one group) still share fsyncs.
    */
   async function writeSerialized(
+    ctx: WriteContext,
     key: string,
-    compute: () => Promise<{ request: CommitRequest; effects?: boolean } | { result: StoredResource | undefined }>,
+    compute: () => Promise<{ request: CommitRequest; event: ResourceEvent; effects?: boolean } | { result: StoredResource | undefined }>,
   ): Promise<StoredResource | undefined> {
     const step = await locks.run(key, async () => {
       const c = await compute();
@@ -196,11 +207,12 @@ export function createScimService(opts: {
       const appliedSignal = new Promise<void>((r) => (applied = r));
       const durable = store.commit(c.request, { onApplied: applied });
       await Promise.race([appliedSignal, durable]);
-      return { durable, effects: c.effects };
+      return { durable, effects: c.effects, event: c.event };
     });
     if ('result' in step) return step.result;
     const committed = await step.durable;
     if (step.effects) effects?.committed();
+    await onCommitted?.({ ctx, event: step.event, seq: committed.seq });
     // Outbox changes return no resource: the last one is the resource this write is about.
     return committed.resources[committed.resources.length - 1];
   }
@@ -243,14 +255,16 @@ export function createScimService(opts: {
       }
       const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
       const changes: CommitRequest['changes'] = [{ op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) }];
-      const hasEffects = withEffects(changes, { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) });
+      const event: ResourceEvent = { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) };
+      const hasEffects = withEffects(changes, event);
       const result = await store.commit({ changes, at });
       if (hasEffects) effects?.committed();
+      await onCommitted?.({ ctx, event, seq: result.seq });
       return result.resources[0];
     },
 
     async replace(ctx, type, id, body) {
-      return (await guardUserWrite(ctx.connection, type, id, () => writeSerialized(lockKey(ctx.connection, type, id), async () => {
+      return (await guardUserWrite(ctx.connection, type, id, () => writeSerialized(ctx, lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const expectVersion = checkIfMatch(ctx.ifMatch, current) ?? current.version;
         if (body && typeof body === 'object' && !Array.isArray(body)) {
@@ -276,12 +290,12 @@ export function createScimService(opts: {
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
           Object.assign(event, await memberDiff(ctx.connection, id, members));
         }
-        return { request: { changes, at }, effects: withEffects(changes, event) };
+        return { request: { changes, at }, event, effects: withEffects(changes, event) };
       })))!;
     },
 
     async patch(ctx, type, id, body) {
-      return (await guardUserWrite(ctx.connection, type, id, () => writeSerialized(lockKey(ctx.connection, type, id), async () => {
+      return (await guardUserWrite(ctx.connection, type, id, () => writeSerialized(ctx, lockKey(ctx.connection, type, id), async () => {
         const current = await mustGet(ctx.connection, type, id);
         const patchCtx = { type, resolver: registry.resolver(type), id, limits: limits.patch };
         const ops = parsePatchRequest(body, patchCtx);
@@ -320,19 +334,20 @@ export function createScimService(opts: {
           }
         }
         if (changes.length === 0) return { result: current };
-        return { request: { changes, at }, effects: withEffects(changes, event) };
+        return { request: { changes, at }, event, effects: withEffects(changes, event) };
       })))!;
     },
 
     async remove(ctx, type, id) {
       await guardUserWrite(ctx.connection, type, id, () =>
-        writeSerialized(lockKey(ctx.connection, type, id), async () => {
+        writeSerialized(ctx, lockKey(ctx.connection, type, id), async () => {
           const current = await mustGet(ctx.connection, type, id);
           const expectVersion = checkIfMatch(ctx.ifMatch, current);
           if (type === 'User') await policy?.check(ctx.connection, current.data, undefined, id);
           const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
           const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
-          return { request: { changes }, effects: withEffects(changes, { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) }) };
+          const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) };
+          return { request: { changes }, event, effects: withEffects(changes, event) };
         }),
       );
     },
