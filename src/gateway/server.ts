@@ -21,13 +21,12 @@ import {
   type RequestOutcome,
   type ScimAuthenticator,
 } from './scim/index.js';
-import { createLowdbStore, type Store } from './store/index.js';
+import { createLowdbStore, type AuditSink, type Store } from './store/index.js';
 import {
   builtInConnectorTypes,
   classifyConnectorFailure,
   connectorLogger,
   createOutboxWorker,
-  auditDraftForChange,
   auditDraftForDelivery,
   auditDraftForRefusal,
   createPolicyEngine,
@@ -97,20 +96,30 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const logger =
     opts.logger ??
     pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'password', '*.password'], censor: '[redacted]' } });
-  const store = opts.store ?? createLowdbStore({ dataDir: config.dataDir, logger });
+  // The audit log opens first: the store hands it the records of durable commits, and at open the
+  // records a crash left in the journal only.
+  const audit = createAuditLog({ dataDir: config.dataDir, logger });
+  await audit.open();
+  const auditSink: AuditSink = {
+    lastSeq: () => audit.lastStoreSeq(),
+    append: async (seq, records) => {
+      await audit.append(records.map((r) => ({ ...(r as AuditDraft), storeSeq: seq })));
+    },
+  };
+  const store = opts.store ?? createLowdbStore({ dataDir: config.dataDir, logger, auditSink });
   try {
     await store.open();
   } catch (err) {
     // Name the way back: the newest backup and the command that restores it.
+    await audit.close().catch(() => undefined);
     const backup = await latestBackup(config.dataDir).catch(() => undefined);
     const hint = backup
       ? ` The last backup is ${backup.dir} (taken ${backup.takenAt.toISOString()}): scim-bridge restore --from "${backup.dir}" --data-dir "${config.dataDir}"`
       : ' There is no backup in the data directory yet.';
     throw new Error(`${(err as Error).message}${hint}`);
   }
-  const audit = createAuditLog({ dataDir: config.dataDir, logger });
-  await audit.open();
-  // Recording must never stop provisioning: a failed append is logged loudly, the change stands.
+  // Refusals change nothing in the store, so they go to the audit log directly. Recording must
+  // never stop provisioning: a failed append is logged loudly.
   const record = (draft: AuditDraft): Promise<void> =>
     audit.append([draft]).then(
       () => undefined,
@@ -147,14 +156,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     target: (id) => targets.get(id),
     classify: classifyConnectorFailure,
     logger,
-    onOutcome: (entry, outcome) => void record(auditDraftForDelivery(entry, outcome)),
+    recordFor: (entry, outcome) => ({ op: 'audit', records: [auditDraftForDelivery(entry, outcome)] }),
   });
   const service = createScimService({
     store,
     registry,
-    effects: createProvisioningEffects((connection) => connectorsByConnection.get(connection) ?? [], worker),
-    // Each SCIM change is in the audit log, scoped to its token, before the IdP gets its answer.
-    onCommitted: ({ ctx, event, seq }) => record(auditDraftForChange(event, ctx.actor, seq)),
+    // Each SCIM change commits with its connector operations and its audit record, scoped to the token.
+    effects: createProvisioningEffects((connection) => connectorsByConnection.get(connection) ?? [], worker, { audit: true }),
     policy: createPolicyEngine(store, registry.resolver('User'), (connection) => policies.get(connection) ?? DEFAULT_POLICY),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
@@ -264,8 +272,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         jobs.stop();
         await worker.stop();
         for (const c of connectors.values()) await c.host.dispose().catch((err: unknown) => logger.warn({ err, connector: c.id }, 'connector did not close cleanly'));
+        await store.close(); // hands the last audit records over
         await audit.close();
-        await store.close();
       })();
       return stopping;
     },

@@ -22,9 +22,16 @@ describe('audit of SCIM changes', () => {
     await waitFor(async () => (await gw.gateway.store.outboxList()).length === 0, 3_000, 'deliveries');
 
     const tokenId = JSON.parse(runCli(['token', 'list', '--json', '--data-dir', gw.dataDir]).stdout)[0].id;
+    // Each record is journaled with its change (one commit) and projected into audit.jsonl right after.
+    await waitFor(async () => (await gw.gateway.audit.query({ tokenId, limit: 100 })).records.length === 5, 3_000, 'the audit projection');
+    await waitFor(async () => (await gw.gateway.audit.query({ actorKind: 'connector', limit: 100 })).records.length === 4, 3_000, 'the delivery records');
     const page = await gw.gateway.audit.query({ tokenId, limit: 100 });
-    const actions = page.records.map((r) => r.action).reverse();
-    expect(actions).toEqual(['user.create', 'user.update', 'user.deactivate', 'scim.post', 'user.delete.soft']);
+    // Changes are recorded in commit order (storeSeq); a refusal, which commits nothing, is
+    // recorded when it happens and may sit among them.
+    const changes = page.records.filter((r) => r.storeSeq !== undefined).reverse();
+    expect(changes.map((r) => r.action)).toEqual(['user.create', 'user.update', 'user.deactivate', 'user.delete.soft']);
+    expect(changes.map((r) => r.storeSeq)).toEqual([...changes.map((r) => r.storeSeq)].sort((a, b) => a! - b!));
+    expect(page.records.filter((r) => r.action === 'scim.post')).toHaveLength(1);
     const update = page.records.find((r) => r.action === 'user.update')!;
     expect(update).toMatchObject({ actor: { kind: 'scim-token', id: tokenId, name: 'test' }, connection: 'default', resource: { type: 'User', id: u.id, display: 'audited@example.com' }, result: 'success' });
     expect(update.changes).toEqual([{ attribute: 'title', before: 'Engineer', after: 'Lead' }]);

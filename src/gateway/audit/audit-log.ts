@@ -253,7 +253,6 @@ class FileAuditLog implements AuditLog {
    */
   private async readTail(file: AuditFile, h: FileHandle): Promise<{ head?: { seq: number; hash: string } }> {
     let head: { seq: number; hash: string } | undefined;
-    let n = 0;
     for await (const line of backwardLines(h, this.activeBytes)) {
       const parsed = safeJson(line) as { seq?: unknown; hash?: unknown; storeSeq?: unknown } | undefined;
       if (!head && parsed && Number.isSafeInteger(parsed.seq) && typeof parsed.hash === 'string' && /^[0-9a-f]{64}$/.test(parsed.hash)) {
@@ -261,8 +260,9 @@ class FileAuditLog implements AuditLog {
         if (!decodeRecord(line).ok) this.log.error({ file: file.path, seq: head.seq }, 'AUDIT LOG DAMAGED: the last record does not match its hash; run `scim-bridge audit verify`');
       }
       if (parsed && Number.isSafeInteger(parsed.storeSeq) && (parsed.storeSeq as number) > this.maxStoreSeq) this.maxStoreSeq = parsed.storeSeq as number;
-      // storeSeq is appended in nearly increasing order: the last records hold the highest
-      if (head && ++n >= 1000) break;
+      // Store records are handed over in storeSeq order: the newest one that has a storeSeq holds
+      // the highest. Records without one (refusals, deliveries) may come after it in any number.
+      if (head && this.maxStoreSeq > 0) break;
     }
     for await (const l of forwardLines(h, this.activeBytes)) {
       const parsed = safeJson(l.text) as { seq?: unknown } | undefined;

@@ -26,8 +26,8 @@ function displayOf(data: ScimJson | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** The audit record of a committed SCIM change. */
-export function auditDraftForChange(event: ResourceEvent, actor: Actor | undefined, seq: number): AuditDraft {
+/** The audit record of a SCIM change (its storeSeq is set when the store hands it to the log). */
+export function auditDraftForChange(event: ResourceEvent, actor: Actor | undefined): AuditDraft {
   const changes = changesBetween(event.before, event.after);
   if ((event.membersAdded?.length ?? 0) > 0 || (event.membersRemoved?.length ?? 0) > 0) {
     changes.push({ attribute: 'members', after: { added: event.membersAdded ?? [], removed: event.membersRemoved ?? [] } });
@@ -40,7 +40,6 @@ export function auditDraftForChange(event: ResourceEvent, actor: Actor | undefin
     resource: { type: event.type, id: event.id, ...(display ? { display } : {}) },
     changes,
     result: 'success',
-    storeSeq: seq,
   };
 }
 

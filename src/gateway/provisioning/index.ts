@@ -1,9 +1,10 @@
 /** Public surface of provisioning/: connection policies, and the outbox that feeds connectors. */
 import type { AttributeResolver, ChangeEffects, UserWritePolicy } from '../scim/index.js';
 import { outboxEntriesFor } from './events.js';
+import { auditDraftForChange } from './audit-records.js';
 import type { OutboxWorker } from './outbox-worker.js';
 import { BRIDGE_USER_SCHEMA } from '../scim/index.js';
-import type { Store } from '../store/index.js';
+import type { OutboxChange, Store } from '../store/index.js';
 import { applyCreateDefaults, checkUserWrite, keepUnsentDefaults, roleOf, type ConnectionPolicy } from './policies.js';
 
 export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.js';
@@ -22,10 +23,21 @@ export {
   type ConnectorInstanceConfig,
 } from './connectors.js';
 
-/** The SCIM service's effects: one outbox entry per connector of the connection, then a kick to the worker. */
-export function createProvisioningEffects(connectorsOf: (connection: string) => readonly string[], worker: Pick<OutboxWorker, 'kick'>): ChangeEffects {
+/**
+ * The SCIM service's effects: one outbox entry per connector of the connection and, when an audit
+ * log is kept, the change's audit record, all in the change's own commit; then a kick to the worker.
+ */
+export function createProvisioningEffects(
+  connectorsOf: (connection: string) => readonly string[],
+  worker: Pick<OutboxWorker, 'kick'>,
+  options: { audit?: boolean } = {},
+): ChangeEffects {
   return {
-    changesFor: (event) => outboxEntriesFor(event, connectorsOf(event.connection), new Date().toISOString()),
+    changesFor(event, actor) {
+      const changes: OutboxChange[] = outboxEntriesFor(event, connectorsOf(event.connection), new Date().toISOString());
+      if (options.audit) changes.push({ op: 'audit', records: [auditDraftForChange(event, actor)] });
+      return changes;
+    },
     committed: () => worker.kick(),
   };
 }

@@ -6,7 +6,7 @@
  * a crash between the connector's success and the commit repeats the operation, which is safe
  * because connector operations are idempotent and carry the same operation id (DESIGN.md).
  */
-import type { OutboxEntry, Store } from '../store/index.js';
+import type { OutboxChange, OutboxEntry, Store } from '../store/index.js';
 
 /** One connector instance as the worker sees it. */
 export interface DeliveryTarget {
@@ -44,8 +44,8 @@ export interface OutboxWorkerOptions {
   pollMs?: number;
   now?: () => number;
   random?: () => number;
-  /** Every delivery outcome, once recorded in the store (the audit log). */
-  onOutcome?: (entry: OutboxEntry, outcome: { ok: boolean; dead?: boolean; error?: string }) => void;
+  /** Extra changes committed with each delivery outcome (its audit record). */
+  recordFor?: (entry: OutboxEntry, outcome: { ok: boolean; dead?: boolean; error?: string }) => OutboxChange | undefined;
 }
 
 export interface OutboxWorker {
@@ -91,11 +91,11 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     const delay = Math.max(backoffMs(entry.attempts, baseDelayMs, maxDelayMs, random), failure.retryAfterMs ?? 0);
     const nextAttemptAt = new Date(now() + (dead ? 0 : delay)).toISOString();
     const lastError = failure.message.slice(0, 2000);
-    await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts, nextAttemptAt, state: dead ? 'dead' : 'pending', lastError }] });
+    const record = opts.recordFor?.(entry, { ok: false, dead, error: lastError });
+    await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts, nextAttemptAt, state: dead ? 'dead' : 'pending', lastError }, ...(record ? [record] : [])] });
     const log = { connector: entry.connector, connection: entry.connection, operation: entry.kind, resourceId: entry.resourceId, outboxId: entry.id, attempts, error: lastError };
     if (dead) logger.error(log, failure.transient ? 'connector operation dead-lettered after the last retry' : 'connector refused the operation: dead-lettered');
     else logger.warn({ ...log, retryInMs: delay }, 'connector operation failed; will retry');
-    opts.onOutcome?.(entry, { ok: false, dead, error: lastError });
   }
 
   async function deliverOne(entry: OutboxEntry): Promise<void> {
@@ -109,8 +109,9 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       const result = await target.deliver(entry, key);
       const changes: Parameters<Store['commit']>[0]['changes'] = [{ op: 'outbox.remove', id: entry.id }];
       if (result.key !== undefined) changes.push({ op: 'link', connector: entry.connector, resourceId: entry.resourceId, key: result.key });
+      const record = opts.recordFor?.(entry, { ok: true });
+      if (record) changes.push(record);
       await store.commit({ changes });
-      opts.onOutcome?.(entry, { ok: true });
     } catch (err) {
       try {
         await settle(entry, opts.classify(err));

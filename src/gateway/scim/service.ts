@@ -149,8 +149,8 @@ export interface ResourceEvent {
 
 /** Side effects committed with each resource change: the provisioning outbox. */
 export interface ChangeEffects {
-  /** Extra changes for the same commit (outbox entries). */
-  changesFor(event: ResourceEvent): OutboxChange[];
+  /** Extra changes for the same commit: outbox entries and the audit record of who did it. */
+  changesFor(event: ResourceEvent, actor: Actor | undefined): OutboxChange[];
   /** Called once a commit that carried effects is durable (wakes the delivery worker). */
   committed(): void;
 }
@@ -161,13 +161,11 @@ export function createScimService(opts: {
   limits: ServiceLimits;
   policy?: UserWritePolicy;
   effects?: ChangeEffects;
-  /** Called once each change is durable, before the client is answered (the audit log). */
-  onCommitted?: (committed: { ctx: WriteContext; event: ResourceEvent; seq: number }) => Promise<void>;
 }): ScimService {
-  const { store, registry, limits, policy, effects, onCommitted } = opts;
+  const { store, registry, limits, policy, effects } = opts;
   /** Appends the event's effects to a commit's changes; returns whether there were any. */
-  const withEffects = (changes: CommitRequest['changes'], event: ResourceEvent): boolean => {
-    const extra = effects?.changesFor(event) ?? [];
+  const withEffects = (changes: CommitRequest['changes'], event: ResourceEvent, actor: Actor | undefined): boolean => {
+    const extra = effects?.changesFor(event, actor) ?? [];
     changes.push(...extra);
     return extra.length > 0;
   };
@@ -212,7 +210,6 @@ export function createScimService(opts: {
     if ('result' in step) return step.result;
     const committed = await step.durable;
     if (step.effects) effects?.committed();
-    await onCommitted?.({ ctx, event: step.event, seq: committed.seq });
     // Outbox changes return no resource: the last one is the resource this write is about.
     return committed.resources[committed.resources.length - 1];
   }
@@ -256,10 +253,9 @@ export function createScimService(opts: {
       const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
       const changes: CommitRequest['changes'] = [{ op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) }];
       const event: ResourceEvent = { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) };
-      const hasEffects = withEffects(changes, event);
+      const hasEffects = withEffects(changes, event, ctx.actor);
       const result = await store.commit({ changes, at });
       if (hasEffects) effects?.committed();
-      await onCommitted?.({ ctx, event, seq: result.seq });
       return result.resources[0];
     },
 
@@ -290,7 +286,7 @@ export function createScimService(opts: {
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
           Object.assign(event, await memberDiff(ctx.connection, id, members));
         }
-        return { request: { changes, at }, event, effects: withEffects(changes, event) };
+        return { request: { changes, at }, event, effects: withEffects(changes, event, ctx.actor) };
       })))!;
     },
 
@@ -334,7 +330,7 @@ export function createScimService(opts: {
           }
         }
         if (changes.length === 0) return { result: current };
-        return { request: { changes, at }, event, effects: withEffects(changes, event) };
+        return { request: { changes, at }, event, effects: withEffects(changes, event, ctx.actor) };
       })))!;
     },
 
@@ -347,7 +343,7 @@ export function createScimService(opts: {
           const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
           const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
           const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) };
-          return { request: { changes }, event, effects: withEffects(changes, event) };
+          return { request: { changes }, event, effects: withEffects(changes, event, ctx.actor) };
         }),
       );
     },

@@ -34,6 +34,7 @@ import {
 import { linkKey, MemoryState, NO_UNDO, toJournalChange, type JournalChange } from './state.js';
 import type {
   Change,
+  AuditSink,
   CommitHooks,
   CommitRequest,
   CommitResult,
@@ -67,6 +68,8 @@ export interface LowdbStoreOptions {
   compactAfterBytes?: number;
   /** fdatasync every journal append and the snapshot; default true. Only tests and benchmarks turn it off. */
   fsync?: boolean;
+  /** Receives the audit records of durable commits (see AuditSink). */
+  auditSink?: AuditSink;
 }
 
 /** Knobs for tests: fault injection and snapshot slicing. */
@@ -87,10 +90,19 @@ const fallbackLogger: StoreLogger = {
 
 const emptySnapshot = (): SnapshotData => ({ format: SNAPSHOT_FORMAT, seq: 0, connections: Object.create(null) as Record<string, SnapshotConnection> });
 
+/** The audit records carried by a commit's changes, or undefined when there are none. */
+function auditRecordsOf(changes: readonly JournalChange[]): unknown[] | undefined {
+  let out: unknown[] | undefined;
+  for (const c of changes) if (c.op === 'audit') (out ??= []).push(...c.records);
+  return out;
+}
+
 interface PendingCommit {
   seq: number;
   at: string;
   changesJson: string;
+  /** Audit records carried by the commit, for the audit sink once durable. */
+  audit?: unknown[];
   /** inverse operations of the commit's in-memory effects, oldest first */
   undo: Array<() => void>;
   result: CommitResult;
@@ -147,7 +159,12 @@ export class LowdbStore implements Store {
   private idleWaiters: Array<() => void> = [];
   private rotateWaiters: Array<{ resolve(): void; reject(err: unknown): void }> = [];
 
+  private readonly auditSink?: AuditSink;
   private compaction?: Promise<void>;
+  /** Audit hand-overs in flight, in commit order. */
+  private auditChain: Promise<void> = Promise.resolve();
+  /** Set when the sink refused records: journal segments are then kept until the next open. */
+  private auditBehind = false;
   private guard?: CompactionGuard;
   private lastCompaction?: string;
   /** After a failed compaction, wait for the journal to grow this far before trying again. */
@@ -158,6 +175,7 @@ export class LowdbStore implements Store {
     this.log = options.logger ?? fallbackLogger;
     this.fsync = options.fsync ?? true;
     this.compactAfterOption = options.compactAfterBytes;
+    this.auditSink = options.auditSink;
     this.io = internals.io ?? nodeIo;
     this.adapter = new DurableJsonFile<SnapshotData>(join(this.dir, SNAPSHOT_FILE), {
       fsync: this.fsync,
@@ -202,6 +220,7 @@ export class LowdbStore implements Store {
   private async shutdown(): Promise<void> {
     this.closing = true;
     await this.drain();
+    await this.auditChain;
     if (this.compaction) await this.compaction;
     // leave a snapshot that opens fast; if it fails the journal still holds everything
     if (this.durableSeq > this.snapshotSeq) await this.compact('close');
@@ -243,12 +262,22 @@ export class LowdbStore implements Store {
 
     let lastSeq = snap.seq;
     let prevLine: number | undefined;
+    // Audit records of commits the sink has not got yet (a crash came between the commit's fsync
+    // and the hand-over): they are handed over before the store is used.
+    const auditFrom = this.auditSink?.lastSeq() ?? Number.POSITIVE_INFINITY;
+    const auditBacklog: Array<{ seq: number; records: unknown[] }> = [];
+    const collectAudit = (entry: JournalEntry): void => {
+      if (entry.seq <= auditFrom) return;
+      const records = auditRecordsOf(entry.changes);
+      if (records) auditBacklog.push({ seq: entry.seq, records });
+    };
     const replay = (file: string, entries: Array<{ line: number; entry: JournalEntry }>): void => {
       for (const { line, entry } of entries) {
         if (prevLine !== undefined && entry.seq !== prevLine + 1) {
           throw new JournalCorruptError(file, line, `seq ${entry.seq} follows seq ${prevLine}`);
         }
         prevLine = entry.seq;
+        collectAudit(entry);
         if (entry.seq <= this.snapshotSeq) continue;
         if (entry.seq !== lastSeq + 1) {
           throw new JournalCorruptError(file, line, `seq ${entry.seq} follows seq ${lastSeq}: a journal segment is missing`);
@@ -264,6 +293,7 @@ export class LowdbStore implements Store {
       }
     };
 
+    const leftBehind: string[] = [];
     const segments = names
       .map((name) => ({ name, lastSeq: parseSegmentName(name) }))
       .filter((s): s is { name: string; lastSeq: number } => s.lastSeq !== undefined)
@@ -271,8 +301,12 @@ export class LowdbStore implements Store {
     for (const seg of segments) {
       const path = join(this.dir, seg.name);
       if (seg.lastSeq <= this.snapshotSeq) {
-        // left behind by a compaction interrupted after db.json was replaced
-        await rm(path, { force: true });
+        // left behind by a compaction interrupted after db.json was replaced: its audit records
+        // may still be needed, the rest is in the snapshot
+        if (seg.lastSeq > auditFrom) {
+          for (const { entry } of scanSegment(seg.name, await readFile(path), false).entries) collectAudit(entry);
+        }
+        leftBehind.push(path);
         continue;
       }
       const buf = await readFile(path);
@@ -312,6 +346,12 @@ export class LowdbStore implements Store {
     }
     this.durableSeq = lastSeq;
     this.nextSeq = lastSeq + 1;
+    if (this.auditSink && auditBacklog.length > 0) {
+      auditBacklog.sort((a, b) => a.seq - b.seq);
+      for (const { seq, records } of auditBacklog) await this.auditSink.append(seq, records);
+      this.log.warn({ dataDir: this.dir, commits: auditBacklog.length, fromSeq: auditBacklog[0].seq }, 'store: handed over audit records a crash had left in the journal only');
+    }
+    for (const path of leftBehind) await rm(path, { force: true });
     const counts = this.state.counts();
     this.log.info(
       { dataDir: this.dir, ...counts, seq: lastSeq, snapshotSeq: this.snapshotSeq, journalBytes: this.journalBytes(), ms: Math.round(performance.now() - t0) },
@@ -361,8 +401,9 @@ export class LowdbStore implements Store {
     const resources = this.state.apply(copies, at, undo, expect);
     const seq = this.nextSeq++;
     hooks?.onApplied?.();
+    const audit = auditRecordsOf(copies);
     return new Promise<CommitResult>((resolvePromise, reject) => {
-      this.pending.push({ seq, at, changesJson, undo, result: { resources, seq }, resolve: resolvePromise, reject });
+      this.pending.push({ seq, at, changesJson, undo, result: { resources, seq }, resolve: resolvePromise, reject, ...(audit ? { audit } : {}) });
       void this.pump();
     });
   }
@@ -425,7 +466,10 @@ export class LowdbStore implements Store {
     this.activeBytes += buf.length;
     this.durableSeq = batch[batch.length - 1].seq;
     this.guard?.wake?.();
-    for (const c of batch) c.resolve(c.result);
+    for (const c of batch) {
+      if (c.audit) this.handToAudit(c.seq, c.audit);
+      c.resolve(c.result);
+    }
     // checked here, not when the writer goes idle: under steady load it never does
     this.maybeCompact();
   }
@@ -465,6 +509,19 @@ export class LowdbStore implements Store {
       `The data directory ${this.dir} cannot be written (${code}): nothing was changed. Free space and retry.`,
     );
     for (const c of failed) c.reject(error);
+  }
+
+  /** Hands a durable commit's audit records to the sink, in commit order, without holding up committers. */
+  private handToAudit(seq: number, records: unknown[]): void {
+    const sink = this.auditSink;
+    if (!sink) return;
+    this.auditChain = this.auditChain.then(() =>
+      sink.append(seq, records).catch((err: unknown) => {
+        // The records stay in the journal; the next open hands them over again.
+        this.auditBehind = true;
+        this.log.error({ err, seq }, 'store: the audit sink refused records; they will be handed over again at the next start');
+      }),
+    );
   }
 
   /** Resolves when nothing is queued or being written. */
@@ -570,7 +627,10 @@ export class LowdbStore implements Store {
         'store: compacted',
       );
     }
-    // segments entirely covered by the snapshot are no longer needed
+    // segments entirely covered by the snapshot are no longer needed, once their audit records
+    // are with the sink (the journal is where they are recovered from after a crash)
+    await this.auditChain;
+    if (this.auditBehind) return;
     const covered = this.rotated.filter((s) => s.lastSeq <= this.snapshotSeq);
     this.rotated = this.rotated.filter((s) => s.lastSeq > this.snapshotSeq);
     for (const s of covered) await rm(join(this.dir, s.name), { force: true });

@@ -28,7 +28,8 @@ export type JournalChange =
 
 type ResourceJournalChange = Exclude<JournalChange, { op: 'members' } | OutboxChange>;
 
-const isOutboxChange = (c: JournalChange): c is OutboxChange => c.op === 'outbox.add' || c.op === 'outbox.update' || c.op === 'outbox.remove' || c.op === 'link';
+const isOutboxChange = (c: JournalChange): c is OutboxChange =>
+  c.op === 'outbox.add' || c.op === 'outbox.update' || c.op === 'outbox.remove' || c.op === 'link' || c.op === 'audit';
 
 /** Key of a target link: connector instance + SCIM resource id. */
 export const linkKey = (connector: string, resourceId: string): string => `${connector}\u0000${resourceId}`;
@@ -306,6 +307,8 @@ export class MemoryState {
         txn.undo.push(() => outbox.restore(c.id, old, ord));
         return;
       }
+      case 'audit':
+        return; // journaled for the audit sink; no state
       case 'link': {
         const key = linkKey(c.connector, c.resourceId);
         const old = this.links.get(key);
@@ -629,6 +632,9 @@ export function toJournalChange(c: Change | OutboxChange): JournalChange {
       return { op: 'outbox.update', id: str(c.id, 'id'), attempts: c.attempts, nextAttemptAt: c.nextAttemptAt, state: c.state, ...(c.lastError !== undefined ? { lastError: c.lastError } : {}) };
     case 'outbox.remove':
       return { op: 'outbox.remove', id: str(c.id, 'id') };
+    case 'audit':
+      if (!Array.isArray(c.records)) throw ScimError.invalidValue('commit: audit needs records');
+      return { op: 'audit', records: c.records };
     case 'link':
       return { op: 'link', connector: str(c.connector, 'connector'), resourceId: str(c.resourceId, 'resourceId'), key: c.key === null ? null : str(c.key, 'key') };
     default:

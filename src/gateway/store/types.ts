@@ -103,7 +103,23 @@ export type OutboxChange =
   /** Delivered or discarded. */
   | { op: 'outbox.remove'; id: string }
   /** The target's key (DN, row id) for a SCIM resource in one connector; null forgets it. */
-  | { op: 'link'; connector: string; resourceId: string; key: string | null };
+  | { op: 'link'; connector: string; resourceId: string; key: string | null }
+  /**
+   * Audit records of this commit: journaled with it (one fsync, all or nothing) and handed to the
+   * store's AuditSink once durable; they change no state.
+   */
+  | { op: 'audit'; records: unknown[] };
+
+/**
+ * Where a store hands the audit records of durable commits, in commit order. The store replays
+ * records the sink has not got yet (commits above `lastSeq()`) when it opens, and keeps journal
+ * segments until their records are handed over.
+ */
+export interface AuditSink {
+  /** The highest commit seq whose records the sink holds durably. */
+  lastSeq(): number;
+  append(seq: number, records: unknown[]): Promise<void>;
+}
 
 export interface CommitRequest {
   changes: Array<Change | OutboxChange>;
