@@ -102,9 +102,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   await audit.open();
   const auditSink: AuditSink = {
     lastSeq: () => audit.lastStoreSeq(),
+    // The journal already holds these records durably: no fsync per append, one before the
+    // journal segments that hold them are dropped.
     append: async (seq, records) => {
-      await audit.append(records.map((r) => ({ ...(r as AuditDraft), storeSeq: seq })));
+      await audit.append(records.map((r) => ({ ...(r as AuditDraft), storeSeq: seq })), { durable: false });
     },
+    sync: () => audit.sync(),
   };
   const store = opts.store ?? createLowdbStore({ dataDir: config.dataDir, logger, auditSink });
   try {

@@ -77,7 +77,13 @@ export interface AuditLog {
   open(): Promise<void>;
   close(): Promise<void>;
   /** Appends drafts as consecutive records; resolves once they are durable. */
-  append(drafts: AuditDraft[]): Promise<AuditRecord[]>;
+  /**
+   * Appends records. With `{ durable: false }` the write is not fsynced on its own: for records the
+   * caller already holds durably (the store journal), which then calls sync() before dropping them.
+   */
+  append(drafts: AuditDraft[], options?: { durable?: boolean }): Promise<AuditRecord[]>;
+  /** fsyncs everything appended so far. */
+  sync(): Promise<void>;
   /** Highest storeSeq appended so far (0 when none). */
   lastStoreSeq(): number;
   /** Result of the integrity check of the active file that open() starts in the background. */
@@ -109,6 +115,8 @@ const SPARSE_EVERY = 1024;
 
 interface PendingAppend {
   drafts: AuditDraft[];
+  /** false: the caller keeps the records durable elsewhere (the store journal) and calls sync() later. */
+  durable: boolean;
   resolve(records: AuditRecord[]): void;
   reject(err: unknown): void;
 }
@@ -346,7 +354,16 @@ class FileAuditLog implements AuditLog {
     return this.maxStoreSeq;
   }
 
-  append(drafts: AuditDraft[]): Promise<AuditRecord[]> {
+  async sync(): Promise<void> {
+    // Joins the writer's queue as an empty durable append: it runs after every queued write.
+    if (!this.opened || this.closed) return;
+    await new Promise<AuditRecord[]>((resolve, reject) => {
+      this.pending.push({ drafts: [], durable: true, resolve, reject });
+      void this.pump();
+    });
+  }
+
+  append(drafts: AuditDraft[], options: { durable?: boolean } = {}): Promise<AuditRecord[]> {
     if (!this.opened || this.closed) return Promise.reject(new Error('audit log is not open'));
     if (drafts.length === 0) return Promise.resolve([]);
     let clean: AuditDraft[];
@@ -356,7 +373,7 @@ class FileAuditLog implements AuditLog {
       return Promise.reject(err);
     }
     return new Promise<AuditRecord[]>((resolve, reject) => {
-      this.pending.push({ drafts: clean, resolve, reject });
+      this.pending.push({ drafts: clean, durable: options.durable ?? true, resolve, reject });
       void this.pump();
     });
   }
@@ -442,7 +459,7 @@ class FileAuditLog implements AuditLog {
         if (n <= 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
         done += n;
       }
-      if (this.fsync) await this.io.datasync(h);
+      if (this.fsync && batch.some((p) => p.durable)) await this.io.datasync(h);
       this.dirty = false;
     } catch (err) {
       await this.fail(batch, err);
@@ -450,7 +467,7 @@ class FileAuditLog implements AuditLog {
     }
     for (const m of marks) this.sparse.push({ seq: m.seq, offset: this.activeBytes + m.offset });
     this.activeBytes += buf.length;
-    this.activeFirstSeq ??= seq0;
+    if (buf.length > 0) this.activeFirstSeq ??= seq0;
     this.nextSeq = seq;
     this.lastHash = prevHash;
     batch.forEach((p, i) => {
@@ -482,6 +499,8 @@ class FileAuditLog implements AuditLog {
     this.closed = true; // no new appends; those already queued are written first
     return this.exclusive(async () => {
       while (this.pending.length > 0) await this.writeBatch(this.pending.splice(0));
+      // Appends made with { durable: false } are on disk once the log is closed.
+      if (this.handle && this.fsync) await this.io.datasync(this.handle);
       await this.handle?.close();
       this.handle = undefined;
       await this.checked.catch(() => undefined);

@@ -351,6 +351,7 @@ export class LowdbStore implements Store {
       for (const { seq, records } of auditBacklog) await this.auditSink.append(seq, records);
       this.log.warn({ dataDir: this.dir, commits: auditBacklog.length, fromSeq: auditBacklog[0].seq }, 'store: handed over audit records a crash had left in the journal only');
     }
+    if (leftBehind.length > 0 && this.auditSink?.sync) await this.auditSink.sync();
     for (const path of leftBehind) await rm(path, { force: true });
     const counts = this.state.counts();
     this.log.info(
@@ -631,6 +632,7 @@ export class LowdbStore implements Store {
     // are with the sink (the journal is where they are recovered from after a crash)
     await this.auditChain;
     if (this.auditBehind) return;
+    if (this.auditSink?.sync) await this.auditSink.sync();
     const covered = this.rotated.filter((s) => s.lastSeq <= this.snapshotSeq);
     this.rotated = this.rotated.filter((s) => s.lastSeq > this.snapshotSeq);
     for (const s of covered) await rm(join(this.dir, s.name), { force: true });

@@ -118,7 +118,9 @@ export type OutboxChange =
 export interface AuditSink {
   /** The highest commit seq whose records the sink holds durably. */
   lastSeq(): number;
+  /** May return before the records are on disk: the store calls sync() before it drops the journal segments holding them. */
   append(seq: number, records: unknown[]): Promise<void>;
+  sync?(): Promise<void>;
 }
 
 export interface CommitRequest {
