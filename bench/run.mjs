@@ -102,14 +102,16 @@ function rssMb(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]) / 1024;
 }
 
-function dirBytes(dir) {
+function dirBytes(dir, keep = () => true) {
   let total = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    total += e.isDirectory() ? dirBytes(p) : statSync(p).size;
+    if (!keep(e.name)) continue;
+    total += e.isDirectory() ? dirBytes(p, keep) : statSync(p).size;
   }
   return total;
 }
+const isAudit = (name) => name.startsWith('audit');
 
 function run(name, opts) {
   return new Promise((resolve, reject) => {
@@ -239,7 +241,10 @@ const again = await startProcess(process.execPath, [join(root, 'dist/cli.js'), '
 const startupMs = again.startupMs;
 again.child.kill('SIGTERM');
 await new Promise((r) => again.child.once('exit', r));
-const dataBytes = dirBytes(dataDir);
+// The store (snapshot, journal, tokens) against the resources it holds; the audit log is history
+// that grows with every change, reported on its own.
+const dataBytes = dirBytes(dataDir, (n) => !isAudit(n) && n !== 'backups');
+const auditBytes = dirBytes(dataDir, isAudit);
 
 const ratio = (a, b) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
 const summary = {
@@ -260,6 +265,7 @@ const summary = {
   rssMb: { afterStart: Math.round(rssAfterStart), end: Math.round(rssEnd) },
   startupMs: Math.round(startupMs),
   dataDirBytes: dataBytes,
+  auditLogBytes: auditBytes,
   rawJsonBytes: finalRawBytes,
   dataDirToRaw: Math.round((dataBytes / finalRawBytes) * 100) / 100,
 };
@@ -279,5 +285,6 @@ for (const [k, v] of Object.entries(summary.ratios)) console.log(`${k.padEnd(30)
 console.log(`list all ${listed} users (count=100)   ${listSeconds.toFixed(1)} s`);
 console.log(`RSS after start / at end        ${summary.rssMb.afterStart} MB / ${summary.rssMb.end} MB`);
 console.log(`start-up                        ${summary.startupMs} ms`);
-console.log(`data dir / raw JSON             ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(finalRawBytes / 1e6).toFixed(1)} MB, after a clean stop)`);
+console.log(`store / raw JSON                ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(finalRawBytes / 1e6).toFixed(1)} MB, after a clean stop)`);
+console.log(`audit log                       ${(auditBytes / 1e6).toFixed(1)} MB for every change of the run`);
 console.log('\nwritten to bench/results.json');
