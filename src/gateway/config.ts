@@ -65,6 +65,13 @@ export const configSchema = z
       .string()
       .default('15 2 * * *')
       .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "15 2 * * *")'),
+    /** When every connector that can list its users is reconciled (cron syntax); "" disables it. */
+    reconcileCron: z
+      .string()
+      .default('0 3 * * *')
+      .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "0 3 * * *")'),
+    /** Repair drift found by reconciliation (queue the operations that fix it), not only report it. */
+    reconcileRepair: z.boolean().default(false),
     /** Days a rotated audit file is kept. */
     auditRetentionDays: z.coerce.number().int().min(1).default(365),
     /**
@@ -135,7 +142,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unkno
     if (!path) {
       throw new ConfigError(`Unknown environment variable ${name}. Known: ${[...known.keys()].join(', ')}.`);
     }
-    let value: unknown = path[0] === 'trustProxy' ? boolish(raw) : raw;
+    let value: unknown = path[0] === 'trustProxy' || path[0] === 'reconcileRepair' ? boolish(raw) : raw;
     if (path[0] === 'connections') {
       // Deploy-time connections as JSON: SCIM_BRIDGE_CONNECTIONS='{"hr":{"policies":{"allowCreate":false}}}'
       try {

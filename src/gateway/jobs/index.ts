@@ -14,6 +14,8 @@ export interface JobsConfig {
   /** cron expression of audit rotation and retention; empty disables it. */
   auditCron: string;
   auditRetentionDays: number;
+  /** cron expression of the nightly reconciliation; empty disables it. */
+  reconcileCron: string;
 }
 
 /** What the audit job needs from the audit log. */
@@ -33,9 +35,11 @@ export function startJobs(opts: {
   dataDir: string;
   config: JobsConfig;
   audit?: RotatingLog;
+  /** Reconciles every connector that can list its users (the gateway supplies it). */
+  reconcileAll?: () => Promise<void>;
   logger: { info(o: object, m?: string): void; error(o: object, m?: string): void };
 }): Jobs {
-  const { store, dataDir, config, logger, audit } = opts;
+  const { store, dataDir, config, logger, audit, reconcileAll } = opts;
   const tasks: ScheduledTask[] = [];
   let running: Promise<void> | undefined;
 
@@ -72,6 +76,22 @@ export function startJobs(opts: {
           }
         },
         { name: 'audit-rotation', noOverlap: true },
+      ),
+    );
+  }
+
+  if (config.reconcileCron && reconcileAll) {
+    tasks.push(
+      cron.schedule(
+        config.reconcileCron,
+        async () => {
+          try {
+            await reconcileAll();
+          } catch (err) {
+            logger.error({ err }, 'reconciliation failed');
+          }
+        },
+        { name: 'reconciliation', noOverlap: true },
       ),
     );
   }
