@@ -35,7 +35,7 @@ import {
   startConnectorInstance,
   DEFAULT_POLICY,
   policySchema,
-  reconcile,
+  createReconciler,
   type ConnectorInstance,
   type DriftReport,
   type OutboxWorker,
@@ -134,28 +134,6 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       () => undefined,
       (err: unknown) => logger.error({ err, action: draft.action }, 'AUDIT RECORD LOST: the audit log could not be written'),
     );
-  // Reconciliation reports (and with reconcileRepair, repairs) drift between targets and the gateway.
-  const reconciliations = new Map<string, DriftReport>();
-  let reconcileOne = async (_id: string, _repair: boolean): Promise<DriftReport> => {
-    throw new Error('connectors are not started yet');
-  };
-  const jobs = startJobs({
-    store,
-    dataDir: config.dataDir,
-    audit,
-    config: {
-      backupCron: config.backupCron,
-      backupKeep: config.backupKeep,
-      auditCron: config.auditCron,
-      auditRetentionDays: config.auditRetentionDays,
-      reconcileCron: config.reconcileCron,
-    },
-    reconcileAll: async () => {
-      for (const c of connectors.values()) if (c.host.manifest.capabilities.read) await reconcileOne(c.id, config.reconcileRepair);
-    },
-    logger,
-  });
-
   const tokens = new TokenVerifier(config.dataDir, (err) => logger.warn({ err }, 'could not refresh access.json'));
   tokens.ensureInitialized();
   tokens.start();
@@ -174,26 +152,28 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     }
   }
   const targets = new Map([...connectors].map(([id, instance]) => [id, deliveryTargetFor(instance, store)]));
-  reconcileOne = async (id, repair) => {
-    const instance = connectors.get(id);
-    if (!instance) throw new Error(`no connector "${id}"`);
-    const report = await reconcile(instance, store, { repair });
-    reconciliations.set(id, report);
-    const summary = `checked ${report.checked}: ${report.missing.length} missing, ${report.extra.length} extra, ${report.different.length} different, ${report.inFlight} in flight, ${report.repaired} repairs queued`;
-    const drift = report.missing.length + report.extra.length + report.different.length;
-    (drift > 0 ? logger.warn.bind(logger) : logger.info.bind(logger))({ ...report, missing: report.missing.length, extra: report.extra.length, different: report.different.length }, `reconciliation: ${summary}`);
-    await store.commit({
-      changes: [{ op: 'audit', records: [{ actor: { kind: 'system', id: 'reconciliation' }, connection: instance.connection, action: 'connector.reconcile', resource: { type: 'Connector', id }, result: drift > 0 ? 'failure' : 'success', detail: summary }] }],
-    });
-    if (report.repaired > 0) worker.kick();
-    return report;
-  };
   const worker = createOutboxWorker({
     store,
     target: (id) => targets.get(id),
     classify: classifyConnectorFailure,
     logger,
     recordFor: (entry, outcome) => ({ op: 'audit', records: [auditDraftForDelivery(entry, outcome)] }),
+  });
+  // Reconciliation reports (and with reconcileRepair, repairs) drift between targets and the gateway.
+  const reconciler = createReconciler({ store, connectors, logger, onRepairsQueued: () => worker.kick() });
+  const jobs = startJobs({
+    store,
+    dataDir: config.dataDir,
+    audit,
+    config: {
+      backupCron: config.backupCron,
+      backupKeep: config.backupKeep,
+      auditCron: config.auditCron,
+      auditRetentionDays: config.auditRetentionDays,
+      reconcileCron: config.reconcileCron,
+    },
+    reconcileAll: () => reconciler.runAll(config.reconcileRepair),
+    logger,
   });
   const service = createScimService({
     store,
@@ -297,8 +277,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     adminUrl,
     store,
     jobs,
-    reconcile: (connector, repair = false) => reconcileOne(connector, repair),
-    reconciliations,
+    reconcile: (connector, repair = false) => reconciler.run(connector, repair),
+    reconciliations: reconciler.reports,
     audit,
     connectors,
     outbox: worker,

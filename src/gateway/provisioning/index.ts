@@ -11,7 +11,7 @@ export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.
 export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
 export { outboxEntriesFor } from './events.js';
 export { auditDraftForChange, auditDraftForDelivery, auditDraftForRefusal } from './audit-records.js';
-export { reconcile, type DriftReport } from './reconcile.js';
+export { reconcile, createReconciler, type DriftReport, type Reconciler } from './reconcile.js';
 export {
   builtInConnectorTypes,
   classifyConnectorFailure,

@@ -110,3 +110,46 @@ export async function reconcile(instance: ConnectorInstance, store: Store, opts:
   }
   return report;
 }
+
+export interface Reconciler {
+  /** Reconciles one connector now; `repair` queues the operations that fix the drift. */
+  run(connector: string, repair?: boolean): Promise<DriftReport>;
+  /** Reconciles every connector that can list its users (the nightly job). */
+  runAll(repair: boolean): Promise<void>;
+  /** The last report of each connector. */
+  reports: Map<string, DriftReport>;
+}
+
+/** Runs reconciliations, keeps their reports, logs them and records each in the audit log. */
+export function createReconciler(opts: {
+  store: Store;
+  connectors: ReadonlyMap<string, ConnectorInstance>;
+  logger: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  /** Called when repairs were queued (wakes the delivery worker). */
+  onRepairsQueued: () => void;
+}): Reconciler {
+  const { store, connectors, logger } = opts;
+  const reports = new Map<string, DriftReport>();
+  const run = async (id: string, repair = false): Promise<DriftReport> => {
+    const instance = connectors.get(id);
+    if (!instance) throw new Error(`no connector "${id}"`);
+    const report = await reconcile(instance, store, { repair });
+    reports.set(id, report);
+    const drift = report.missing.length + report.extra.length + report.different.length;
+    const summary = `checked ${report.checked}: ${report.missing.length} missing, ${report.extra.length} extra, ${report.different.length} different, ${report.inFlight} in flight, ${report.repaired} repairs queued`;
+    const fields = { ...report, missing: report.missing.length, extra: report.extra.length, different: report.different.length };
+    if (drift > 0) logger.warn(fields, `reconciliation: ${summary}`);
+    else logger.info(fields, `reconciliation: ${summary}`);
+    const record = { actor: { kind: 'system', id: 'reconciliation' }, connection: instance.connection, action: 'connector.reconcile', resource: { type: 'Connector', id }, result: drift > 0 ? 'failure' : 'success', detail: summary };
+    await store.commit({ changes: [{ op: 'audit', records: [record] }] });
+    if (report.repaired > 0) opts.onRepairsQueued();
+    return report;
+  };
+  return {
+    run,
+    async runAll(repair) {
+      for (const c of connectors.values()) if (c.host.manifest.capabilities.read) await run(c.id, repair);
+    },
+    reports,
+  };
+}
