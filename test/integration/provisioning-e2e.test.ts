@@ -47,6 +47,19 @@ describe('provisioning end to end (demo connector)', () => {
     expect((await c.get(`/Users/${u.id}`)).status).toBe(404);
   });
 
+  it('deleting a user takes it out of its groups in the target too', async () => {
+    const c = gw.client;
+    const u = (await c.post('/Users', user('member-leaving@example.com'))).body;
+    const g = (await c.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Leavers', members: [{ value: u.id }] })).body;
+    await waitFor(outboxEmpty, 3_000, 'the group with its member');
+    expect((await c.delete(`/Users/${u.id}`)).status).toBe(204);
+    await waitFor(outboxEmpty, 3_000, 'the delete');
+    await waitFor(async () => (await gw.gateway.audit.query({ action: 'connector.removeMembers', resourceId: g.id, limit: 5 })).records.length === 1, 3_000, 'the removal in the audit log');
+    const [removal] = (await gw.gateway.audit.query({ action: 'connector.removeMembers', resourceId: g.id, limit: 5 })).records;
+    expect(removal).toMatchObject({ result: 'success', actor: { kind: 'connector', id: 'demo-1' } });
+    expect(await gw.gateway.store.outboxList({ state: 'dead' })).toEqual([]);
+  });
+
   it('with deleteMode hard, DELETE removes the account from the target', async () => {
     const hard = gw.clientFor('hard');
     const u = (await hard.post('/Users', user('gone@example.com'))).body;

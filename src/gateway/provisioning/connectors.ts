@@ -142,12 +142,16 @@ export async function startConnectorInstance(
 
 /** The outbox worker's view of an instance: an outbox entry becomes one SDK operation. */
 export function deliveryTargetFor(instance: ConnectorInstance, store: Store): DeliveryTarget {
-  const memberKeys = async (ids: string[] | undefined): Promise<string[]> => {
+  const memberKeys = async (ids: string[] | undefined, adding: boolean): Promise<string[]> => {
     const keys: string[] = [];
     for (const id of ids ?? []) {
       const key = await store.linkOf(instance.id, id);
-      // Members are other resources, delivered on their own queue: wait until they exist there.
-      if (!key) throw new TransientError(`member ${id} is not provisioned in connector "${instance.id}" yet`, { retryAfterMs: 1_000 });
+      if (!key) {
+        // A member to add is another resource on its own queue: wait until it exists there. A
+        // member to remove that has no key is not in the target (or was deleted from it): nothing to do.
+        if (adding) throw new TransientError(`member ${id} is not provisioned in connector "${instance.id}" yet`, { retryAfterMs: 1_000 });
+        continue;
+      }
       keys.push(key);
     }
     return keys;
@@ -182,12 +186,17 @@ export function deliveryTargetFor(instance: ConnectorInstance, store: Store): De
           op = { kind: 'upsertGroup', ...base, ...(key ? { key } : {}), group: group() };
           break;
         case 'addMembers':
-        case 'removeMembers':
-          op = { kind: entry.kind, ...base, key: needKey(entry, key), memberKeys: await memberKeys(entry.payload.memberIds) };
+        case 'removeMembers': {
+          const keys = await memberKeys(entry.payload.memberIds, entry.kind === 'addMembers');
+          if (keys.length === 0) return {};
+          op = { kind: entry.kind, ...base, key: needKey(entry, key), memberKeys: keys };
           break;
+        }
       }
       const result = await instance.host.apply(op);
-      if (entry.kind === 'deleteUser' || entry.kind === 'deleteGroup') return { key: null };
+      // A delete keeps the link: the groups' removeMembers, on their own queues, may still need the
+      // deleted member's key (SCIM ids are never reused, and removing a gone member is a no-op).
+      if (entry.kind === 'deleteUser' || entry.kind === 'deleteGroup') return {};
       return result.key !== undefined ? { key: result.key } : {};
     },
   };

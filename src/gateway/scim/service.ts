@@ -343,7 +343,17 @@ export function createScimService(opts: {
           const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
           const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
           const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) };
-          return { request: { changes }, event, effects: withEffects(changes, event, ctx.actor) };
+          let hasEffects = withEffects(changes, event, ctx.actor);
+          if (effects) {
+            // The store drops a deleted resource from every group it was in: connectors hear of it
+            // too, or their groups keep a member that is gone (a dangling DN in LDAP).
+            for (const g of await store.groupsOf(ctx.connection, id)) {
+              const group = await store.get(ctx.connection, 'Group', g.value);
+              if (!group) continue;
+              hasEffects = withEffects(changes, { connection: ctx.connection, type: 'Group', id: g.value, before: group.data, after: group.data, membersRemoved: [id] }, ctx.actor) || hasEffects;
+            }
+          }
+          return { request: { changes }, event, effects: hasEffects };
         }),
       );
     },
