@@ -65,6 +65,13 @@ export interface ConnectorManifest<C> {
   /** Validates the instance configuration; mark secret fields with `secret()`. */
   configSchema: z.ZodType<C>;
   capabilities: ConnectorCapabilities;
+  /**
+   * Target attribute -> SCIM attribute path (`name.familyName`, `emails[type eq "work"].value`,
+   * `urn:...:enterprise:2.0:User:department`): the mapping an instance of this type starts from,
+   * in the target's own vocabulary (LDAP `sn`, a SQL column). An instance's `mapping` overrides
+   * it key by key. Without it the gateway's generic mapping applies (see docs/connectors.md).
+   */
+  defaultMapping?: Record<string, string>;
 }
 
 /** Structured log calls; the host redacts secrets from the message and the fields. */
