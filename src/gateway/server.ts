@@ -31,11 +31,10 @@ import {
   auditDraftForRefusal,
   createPolicyEngine,
   createProvisioningEffects,
-  deliveryTargetFor,
-  startConnectorInstance,
-  DEFAULT_POLICY,
-  policySchema,
   createReconciler,
+  createConnectionRegistry,
+  type ConnectionRegistry,
+  type SecretSource,
   type ConnectorInstance,
   type DriftReport,
   type OutboxWorker,
@@ -59,6 +58,8 @@ export interface Gateway {
   audit: AuditLog;
   /** Connector instances by id, and the worker that delivers to them. */
   connectors: Map<string, ConnectorInstance>;
+  /** Connections: config-file ones (read-only) and console-managed ones; connector status. */
+  connections: ConnectionRegistry;
   outbox: OutboxWorker;
   logger: Logger;
   /** Stops accepting requests, lets in-flight ones finish, flushes the store. */
@@ -69,6 +70,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Injected store (tests, PostgreSQL later); defaults to the embedded lowdb store in dataDir. */
   store?: Store;
+  /** Where connector secrets live (the keychain-backed secret store). */
+  secrets?: SecretSource;
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -139,22 +142,25 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   tokens.start();
 
   const registry = createSchemaRegistry();
-  for (const name of Object.keys(config.connections)) tokens.ensureConnection(name);
-  const policies = new Map(Object.entries(config.connections).map(([name, c]) => [name, policySchema.parse(c.policies)]));
-  // Connector instances and the outbox worker that feeds them (issue 3).
-  const connectors = new Map<string, ConnectorInstance>();
-  const connectorsByConnection = new Map<string, string[]>();
-  const types = builtInConnectorTypes();
-  for (const [name, c] of Object.entries(config.connections)) {
-    for (const cfg of c.connectors) {
-      connectors.set(cfg.id, await startConnectorInstance(name, cfg, types, registry.resolver('User'), connectorLogger(logger, cfg.id)));
-      connectorsByConnection.set(name, [...(connectorsByConnection.get(name) ?? []), cfg.id]);
-    }
-  }
-  const targets = new Map([...connectors].map(([id, instance]) => [id, deliveryTargetFor(instance, store)]));
-  const worker = createOutboxWorker({
+  // Connections (config file + console-managed), their policies and connector instances.
+  let worker: OutboxWorker | undefined;
+  const connections = createConnectionRegistry({
+    dataDir: config.dataDir,
+    configured: config.connections,
+    types: builtInConnectorTypes(),
+    resolver: registry.resolver('User'),
     store,
-    target: (id) => targets.get(id),
+    ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    loggerFor: (id) => connectorLogger(logger, id),
+    logger,
+    onConnection: (name) => tokens.ensureConnection(name),
+    onConnectorsChanged: () => worker?.kick(),
+  });
+  await connections.start();
+  const connectors = connections.instances;
+  worker = createOutboxWorker({
+    store,
+    target: (id) => connections.target(id),
     classify: classifyConnectorFailure,
     logger,
     recordFor: (entry, outcome) => ({ op: 'audit', records: [auditDraftForDelivery(entry, outcome)] }),
@@ -179,8 +185,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     store,
     registry,
     // Each SCIM change commits with its connector operations and its audit record, scoped to the token.
-    effects: createProvisioningEffects((connection) => connectorsByConnection.get(connection) ?? [], worker, { audit: true }),
-    policy: createPolicyEngine(store, registry.resolver('User'), (connection) => policies.get(connection) ?? DEFAULT_POLICY),
+    effects: createProvisioningEffects((connection) => connections.connectorsOf(connection), worker, { audit: true }),
+    policy: createPolicyEngine(store, registry.resolver('User'), (connection) => connections.policyOf(connection)),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
 
@@ -281,6 +287,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     reconciliations: reconciler.reports,
     audit,
     connectors,
+    connections,
     outbox: worker,
     logger,
     stop() {
@@ -290,7 +297,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         tokens.stop();
         jobs.stop();
         await worker.stop();
-        for (const c of connectors.values()) await c.host.dispose().catch((err: unknown) => logger.warn({ err, connector: c.id }, 'connector did not close cleanly'));
+        await connections.dispose();
         await store.close(); // hands the last audit records over
         await audit.close();
       })();

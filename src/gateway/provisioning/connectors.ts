@@ -12,6 +12,7 @@ import {
   type ConnectorHost,
   type ConnectorLogger,
   type ConnectorOperation,
+  type SecretReader,
   type TargetUser,
   type TargetValue,
 } from '../../../connectors/sdk/index.js';
@@ -117,13 +118,13 @@ export async function startConnectorInstance(
   types: Map<string, () => ConnectorDefinition<unknown>>,
   resolver: AttributeResolver,
   logger: ConnectorLogger,
+  secrets: SecretReader = { get: async () => undefined },
 ): Promise<ConnectorInstance> {
   const make = types.get(cfg.type);
   if (!make) throw new Error(`connector "${cfg.id}" of connection "${connection}": unknown type "${cfg.type}" (known: ${[...types.keys()].join(', ')})`);
   const definition = make();
   const readers = Object.entries({ ...(definition.manifest.defaultMapping ?? DEFAULT_USER_MAPPING), ...cfg.mapping }).map(([target, rule]) => [target, compileRule(rule, resolver, target)] as const);
-  // Secrets arrive with issue 4's keychain-backed store; until then instances have none.
-  const host = await createConnectorHost(definition, { config: cfg.config, secrets: {}, logger });
+  const host = await createConnectorHost(definition, { config: cfg.config, secrets, logger });
   return {
     id: cfg.id,
     connection,

@@ -11,6 +11,19 @@ export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.
 export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
 export { outboxEntriesFor } from './events.js';
 export { auditDraftForChange, auditDraftForDelivery, auditDraftForRefusal } from './audit-records.js';
+export {
+  createConnectionRegistry,
+  secretAccount,
+  secretReaderFor,
+  connectionSpecSchema,
+  ConnectionAdminError,
+  CONNECTIONS_FILE,
+  type ConnectionRegistry,
+  type ConnectionSpec,
+  type ConnectionView,
+  type ConnectorStatus,
+  type SecretSource,
+} from './connections.js';
 export { reconcile, createReconciler, type DriftReport, type Reconciler } from './reconcile.js';
 export {
   builtInConnectorTypes,
