@@ -1,0 +1,312 @@
+/**
+ * A private PostgreSQL server for tests: initdb into a fresh temp dir, listening on 127.0.0.1 on a
+ * free port, with a password-authenticated role and a database of its own.
+ *
+ *   const pg = await startPostgres();            // { url, host, port, user, password, database }
+ *   await pg.admin('CREATE TABLE t (id int)');    // as the superuser, over the server's Unix socket
+ *   await pg.stop(); await pg.start();            // target down / back (data kept)
+ *   await pg.kill();                              // SIGKILL the postmaster and its backends (a crash)
+ *   await pg.close();                             // always, in afterAll: stops it and removes the dir
+ *
+ * PostgreSQL refuses to run as root, so when the tests run as root (as here and in CI) initdb and
+ * pg_ctl run as the `postgres` OS user (`runuser`) and the temp dir is chowned to it. TCP
+ * connections need the role's password (scram-sha-256 in pg_hba.conf), so a wrong password really
+ * fails; the superuser `postgres` is trusted on the Unix socket only, which lives in the temp dir.
+ * fsync is off by default (throw-away data): a killed server keeps what it committed, a machine
+ * crash would not; pass `settings: { fsync: 'on' }` when a test needs real durability.
+ * A process exit hook stops the server if a test run dies before `close()`.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const run = promisify(execFile);
+
+export interface PostgresServerOptions {
+  /** Database owned by `user`; default `app`. */
+  database?: string;
+  /** Login role with a password; default `scim`. */
+  user?: string;
+  /** Default: random. */
+  password?: string;
+  /** Extra postgresql.conf settings (`name: value`, value written verbatim, quote strings yourself). */
+  settings?: Record<string, string>;
+}
+
+export interface PostgresServer {
+  readonly host: '127.0.0.1';
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly database: string;
+  /** `postgres://user:password@127.0.0.1:port/database` (password URL-encoded). */
+  readonly url: string;
+  /** Directory holding the data dir, the socket and the log. */
+  readonly dir: string;
+  /** Whether the server is up (as far as this harness knows). */
+  readonly running: boolean;
+  /** Runs one statement as the superuser over the Unix socket; `database` defaults to the server's. */
+  admin<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[], database?: string): Promise<R[]>;
+  /** Creates another database owned by `user`; returns its URL. */
+  createDatabase(name: string): Promise<string>;
+  /** Clean shutdown (`pg_ctl stop -m fast`); the data stays. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+  /** SIGKILL the postmaster and every backend: a crash. `start()` then recovers. */
+  kill(): Promise<void>;
+  /** Immediate shutdown and removal of the temp dir. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** Finds the binaries: $PG_BIN, else the newest /usr/lib/postgresql/<version>/bin. */
+function binDir(): string {
+  if (process.env.PG_BIN) return process.env.PG_BIN;
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'pg_ctl'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  if (!versions[0]) throw new Error('PostgreSQL binaries not found: install the postgresql package or set PG_BIN');
+  return join(root, versions[0], 'bin');
+}
+
+/** A port that was free a moment ago (the server binds it right after; a clash is retried). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** Runs a PostgreSQL binary as the `postgres` OS user when we are root (PostgreSQL refuses root). */
+function asPostgres(bin: string, args: string[]): [string, string[]] {
+  return isRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
+}
+
+async function pgExec(bin: string, args: string[], timeoutMs = 60_000): Promise<void> {
+  const [cmd, argv] = asPostgres(bin, args);
+  await run(cmd, argv, { timeout: timeoutMs });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Whether a process still runs (a zombie waiting for its re-parented reaper counts as gone). */
+function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Direct children of a process, from /proc (no `ps` needed). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 is the ppid; the command name (field 2) may contain spaces, so split after ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return out;
+}
+
+/** Starts a private PostgreSQL; see the file comment. */
+export async function startPostgres(options: PostgresServerOptions = {}): Promise<PostgresServer> {
+  const bin = binDir();
+  const database = options.database ?? 'app';
+  const user = options.user ?? 'scim';
+  const password = options.password ?? randomBytes(12).toString('hex');
+  const dir = mkdtempSync(join(tmpdir(), 'scim-pg-'));
+  const dataDir = join(dir, 'data');
+  const logFile = join(dir, 'server.log');
+  if (isRoot) {
+    const { uid, gid } = postgresIds();
+    chownSync(dir, uid, gid);
+  }
+  let port = 0;
+  let running = false;
+  let closed = false;
+
+  const ctl = (args: string[], timeoutMs?: number) => pgExec(join(bin, 'pg_ctl'), ['-D', dataDir, ...args], timeoutMs);
+  const emergencyStop = (): void => {
+    try {
+      const [cmd, argv] = asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, 'stop', '-m', 'immediate', '-w', '-t', '10']);
+      if (running) execFileSync(cmd, argv, { stdio: 'ignore', timeout: 15_000 });
+    } catch {
+      // Nothing more we can do while the process exits.
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', emergencyStop);
+
+  const logTail = (): string => {
+    try {
+      return readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+    } catch {
+      return '(no server log)';
+    }
+  };
+
+  const startServer = async (): Promise<void> => {
+    try {
+      await ctl(['start', '-w', '-t', '30', '-l', logFile]);
+    } catch (err) {
+      throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${(err as Error).message}\n${logTail()}`);
+    }
+    running = true;
+  };
+
+  const admin = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = [], db = database): Promise<R[]> => {
+    const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as R[];
+    } finally {
+      await client.end();
+    }
+  };
+
+  try {
+    await pgExec(join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-N', '-E', 'UTF8', '--locale=C']);
+    writeFileSync(
+      join(dataDir, 'pg_hba.conf'),
+      ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
+    );
+    const settings: Record<string, string> = {
+      listen_addresses: "'127.0.0.1'",
+      unix_socket_directories: `'${dir}'`,
+      password_encryption: "'scram-sha-256'",
+      // Committed data survives a killed server (the WAL reaches the OS), not a machine crash.
+      fsync: 'off',
+      full_page_writes: 'off',
+      max_connections: '50',
+      shared_buffers: '32MB',
+      ...options.settings,
+    };
+    // Up to three ports: another process may take the free port before the server binds it.
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      appendFileSync(join(dataDir, 'postgresql.conf'), `\n${Object.entries({ ...settings, port: String(port) }).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
+      try {
+        await startServer();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/could not bind|Address already in use/i.test((err as Error).message)) throw err;
+      }
+    }
+    const admin0 = new pg.Client({ host: dir, port, user: 'postgres', database: 'postgres' });
+    await admin0.connect();
+    try {
+      await admin0.query(`CREATE ROLE ${admin0.escapeIdentifier(user)} LOGIN PASSWORD ${admin0.escapeLiteral(password)}`);
+      await admin0.query(`CREATE DATABASE ${admin0.escapeIdentifier(database)} OWNER ${admin0.escapeIdentifier(user)}`);
+    } finally {
+      await admin0.end();
+    }
+  } catch (err) {
+    emergencyStop();
+    process.removeListener('exit', emergencyStop);
+    throw err;
+  }
+
+  const urlFor = (db: string): string => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(db)}`;
+
+  return {
+    host: '127.0.0.1',
+    get port() {
+      return port;
+    },
+    user,
+    password,
+    database,
+    get url() {
+      return urlFor(database);
+    },
+    dir,
+    get running() {
+      return running;
+    },
+    admin,
+    async createDatabase(name) {
+      const client = new pg.Client({ host: dir, port, user: 'postgres', database: 'postgres' });
+      await client.connect();
+      try {
+        await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)} OWNER ${client.escapeIdentifier(user)}`);
+      } finally {
+        await client.end();
+      }
+      return urlFor(name);
+    },
+    async stop() {
+      if (!running) return;
+      await ctl(['stop', '-m', 'fast', '-w', '-t', '30']);
+      running = false;
+    },
+    async start() {
+      if (running) return;
+      await startServer();
+    },
+    async kill() {
+      if (!running) return;
+      const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      // Children first: once the postmaster dies they are re-parented and we would lose them.
+      const victims = [...childrenOf(pid), pid];
+      for (const p of victims) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      for (let i = 0; i < 200 && victims.some(pidAlive); i++) await sleep(25);
+      // A killed postmaster may linger as a zombie until init reaps it, and PostgreSQL refuses to
+      // start while the PID in its lock files exists: remove the stale locks, as an admin would.
+      for (const stale of [join(dataDir, 'postmaster.pid'), join(dir, `.s.PGSQL.${port}.lock`), join(dir, `.s.PGSQL.${port}`)]) {
+        rmSync(stale, { force: true });
+      }
+      running = false;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        if (running) await ctl(['stop', '-m', 'immediate', '-w', '-t', '30']);
+      } catch {
+        // Fall through to the exit hook's last attempt.
+        emergencyStop();
+      } finally {
+        running = false;
+        process.removeListener('exit', emergencyStop);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+function postgresIds(): { uid: number; gid: number } {
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('postgres:'));
+  if (!line) throw new Error('no "postgres" OS user: install the postgresql package (it creates one)');
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
