@@ -15,6 +15,7 @@ import {
   createScimHandler,
   createSchemaRegistry,
   createScimService,
+  type ScimService,
   ScimError,
   SCIM_PREFIX,
   writeScimError,
@@ -33,6 +34,7 @@ import {
   createProvisioningEffects,
   createReconciler,
   createConnectionRegistry,
+  ensureSyntheticGroups,
   type ConnectionRegistry,
   type SecretSource,
   type ConnectorInstance,
@@ -144,6 +146,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const registry = createSchemaRegistry();
   // Connections (config file + console-managed), their policies and connector instances.
   let worker: OutboxWorker | undefined;
+  let service: ScimService | undefined;
   const connections = createConnectionRegistry({
     dataDir: config.dataDir,
     configured: config.connections,
@@ -153,7 +156,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
     loggerFor: (id) => connectorLogger(logger, id),
     logger,
-    onConnection: (name) => tokens.ensureConnection(name),
+    onConnection: (name) => {
+      tokens.ensureConnection(name);
+      if (service) void ensureSyntheticGroups(service, name, connections.policyOf(name)).catch((err: unknown) => logger.error({ err, connection: name }, 'could not create the synthetic role groups'));
+    },
     onConnectorsChanged: () => worker?.kick(),
   });
   await connections.start();
@@ -181,14 +187,15 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     reconcileAll: () => reconciler.runAll(config.reconcileRepair),
     logger,
   });
-  const service = createScimService({
+  service = createScimService({
     store,
     registry,
     // Each SCIM change commits with its connector operations and its audit record, scoped to the token.
-    effects: createProvisioningEffects((connection) => connections.connectorsOf(connection), worker, { audit: true }),
+    effects: createProvisioningEffects((connection) => connections.connectorsOf(connection), worker, { audit: true, policyFor: (c) => connections.policyOf(c) }),
     policy: createPolicyEngine(store, registry.resolver('User'), (connection) => connections.policyOf(connection)),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
+  for (const c of connections.list()) await ensureSyntheticGroups(service, c.name, c.policies);
 
   const auth: ScimAuthenticator = {
     authenticate(header) {

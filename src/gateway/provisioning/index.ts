@@ -5,9 +5,10 @@ import { auditDraftForChange } from './audit-records.js';
 import type { OutboxWorker } from './outbox-worker.js';
 import { BRIDGE_USER_SCHEMA } from '../scim/index.js';
 import type { OutboxChange, Store } from '../store/index.js';
-import { applyCreateDefaults, checkUserWrite, keepUnsentDefaults, roleOf, type ConnectionPolicy } from './policies.js';
+import { applyCreateDefaults, checkUserWrite, isSyntheticGroup, keepUnsentDefaults, roleFromGroups, roleOf, SYNTHETIC_GROUPS, type ConnectionPolicy } from './policies.js';
+import { GROUP_SCHEMA, type ScimService } from '../scim/index.js';
 
-export { policySchema, DEFAULT_POLICY, type ConnectionPolicy } from './policies.js';
+export { policySchema, DEFAULT_POLICY, SYNTHETIC_GROUPS, effectiveRoleRules, type ConnectionPolicy } from './policies.js';
 export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
 export { outboxEntriesFor } from './events.js';
 export { auditDraftForChange, auditDraftForDelivery, auditDraftForRefusal } from './audit-records.js';
@@ -44,11 +45,14 @@ export {
 export function createProvisioningEffects(
   connectorsOf: (connection: string) => readonly string[],
   worker: Pick<OutboxWorker, 'kick'>,
-  options: { audit?: boolean } = {},
+  options: { audit?: boolean; policyFor?: (connection: string) => ConnectionPolicy } = {},
 ): ChangeEffects {
+  // Synthetic role groups stay in the gateway: their members' roles travel on the users.
+  const local = (event: Parameters<ChangeEffects['changesFor']>[0]): boolean =>
+    event.type === 'Group' && options.policyFor !== undefined && isSyntheticGroup(options.policyFor(event.connection), event.before ?? event.after);
   return {
     changesFor(event, actor) {
-      const changes: OutboxChange[] = outboxEntriesFor(event, connectorsOf(event.connection), new Date().toISOString());
+      const changes: OutboxChange[] = local(event) ? [] : outboxEntriesFor(event, connectorsOf(event.connection), new Date().toISOString());
       if (options.audit) changes.push({ op: 'audit', records: [auditDraftForChange(event, actor)] });
       return changes;
     },
@@ -60,8 +64,10 @@ export function createProvisioningEffects(
 export function createPolicyEngine(store: Store, userResolver: AttributeResolver, policyFor: (connection: string) => ConnectionPolicy): UserWritePolicy {
   return {
     onCreate: (connection, data) => applyCreateDefaults(policyFor(connection), data),
-    onUpdate: (_connection, data, previous) => keepUnsentDefaults(data, previous),
+    onUpdate: (connection, data, previous) => keepUnsentDefaults(data, previous, policyFor(connection)),
     deleteMode: (connection) => policyFor(connection).deleteMode,
+    roleFromGroups: (connection, names) => roleFromGroups(policyFor(connection), names),
+    isSyntheticGroup: (connection, data) => isSyntheticGroup(policyFor(connection), data),
     guarded(connection, current) {
       const role = policyFor(connection).lastOwnerRole;
       return role !== '' && roleOf(current) === role && current.active !== false;
@@ -89,4 +95,18 @@ export function createPolicyEngine(store: Store, userResolver: AttributeResolver
       }, before, after, id);
     },
   };
+}
+
+/** Creates the synthetic role groups (`Admins`, `Users`) of a connection that has them, if missing. */
+export async function ensureSyntheticGroups(service: ScimService, connection: string, policy: ConnectionPolicy): Promise<void> {
+  if (!policy.syntheticGroups) return;
+  for (const name of SYNTHETIC_GROUPS) {
+    const found = await service.query(connection, 'Group', {
+      filter: { kind: 'compare', path: { attr: 'displayName' }, op: 'eq', value: name },
+      startIndex: 1,
+      count: 1,
+    });
+    if (found.totalResults > 0) continue;
+    await service.create({ connection, actor: { kind: 'system', id: 'synthetic-groups', name: 'synthetic role groups' } }, 'Group', { schemas: [GROUP_SCHEMA], displayName: name });
+  }
 }

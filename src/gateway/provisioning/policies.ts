@@ -27,8 +27,30 @@ export const policySchema = z
     emailImmutable: z.boolean().default(false),
     /** Refuse deactivating or deleting the last active user with this role (Modelux: 409 mutability); empty string disables. */
     lastOwnerRole: z.string().default('owner'),
+    /**
+     * Group -> role rules (Scalekit): a user's role is that of the first rule whose group (by
+     * displayName, case-insensitive) the user is in, else `defaultRole`. When there are rules (or
+     * synthetic groups), groups own the role: a role the IdP sends in the extension is ignored.
+     */
+    roleRules: z.array(z.object({ group: z.string().min(1), role: z.string().min(1) }).strict()).default([]),
+    /**
+     * Synthetic groups `Admins` and `Users` (Tuist): created in the connection, mapped to roles,
+     * never deleted or renamed by the IdP and never sent to connectors (the role travels on the user).
+     */
+    syntheticGroups: z.boolean().default(false),
+    /** Roles of the synthetic groups; `Admins` ranks before `Users` and before roleRules. */
+    syntheticRoles: z.object({ Admins: z.string().min(1).default('admin'), Users: z.string().min(1).default('member') }).strict().default({ Admins: 'admin', Users: 'member' }),
+    /**
+     * Claim protection (Tuist): a create whose userName matches an account that already exists in a
+     * target (found by the connector's lookup) and is not linked to this connection is refused
+     * (`refuse`, 409 uniqueness), or taken over and updated (`link`).
+     */
+    existingAccounts: z.enum(['refuse', 'link']).default('refuse'),
   })
   .strict();
+
+/** Names of the synthetic role groups, in rank order. */
+export const SYNTHETIC_GROUPS = ['Admins', 'Users'] as const;
 
 export type ConnectionPolicy = z.infer<typeof policySchema>;
 
@@ -70,19 +92,45 @@ function domainAllowed(domain: string, allowed: string[]): boolean {
   });
 }
 
+/** The rules that turn group membership into a role, synthetic groups first; empty when roles are not group-based. */
+export function effectiveRoleRules(policy: ConnectionPolicy): Array<{ group: string; role: string }> {
+  const synthetic = policy.syntheticGroups ? SYNTHETIC_GROUPS.map((g) => ({ group: g, role: policy.syntheticRoles[g] })) : [];
+  return [...synthetic, ...policy.roleRules];
+}
+
+/** The role of a user in these groups (display names), or undefined when the connection has no role rules. */
+export function roleFromGroups(policy: ConnectionPolicy, groupNames: readonly string[]): string | undefined {
+  const rules = effectiveRoleRules(policy);
+  if (rules.length === 0) return undefined;
+  const names = new Set(groupNames.map((n) => n.toLowerCase()));
+  return rules.find((r) => names.has(r.group.toLowerCase()))?.role ?? policy.defaultRole;
+}
+
+/** Whether a group is one of the connection's synthetic role groups. */
+export function isSyntheticGroup(policy: ConnectionPolicy, data: ScimJson | undefined): boolean {
+  const name = typeof data?.displayName === 'string' ? data.displayName : '';
+  return policy.syntheticGroups && (SYNTHETIC_GROUPS as readonly string[]).includes(name);
+}
+
 /** Fills the product extension's defaults on a new user (role, userType). */
 export function applyCreateDefaults(policy: ConnectionPolicy, data: ScimJson): void {
   const block = { ...bridgeBlock(data) };
-  if (typeof block.role !== 'string' || block.role === '') block.role = policy.defaultRole;
+  // With role rules a new user is in no group yet: the default role, whatever the IdP sent.
+  if (effectiveRoleRules(policy).length > 0) block.role = policy.defaultRole;
+  else if (typeof block.role !== 'string' || block.role === '') block.role = policy.defaultRole;
   if (typeof block.userType !== 'string' || block.userType === '') block.userType = (typeof data.userType === 'string' && data.userType) || policy.defaultUserType;
   data[BRIDGE_USER_SCHEMA] = block;
 }
 
-/** Keeps role and userType when a PUT or PATCH leaves them out: the IdP did not ask to change them. */
-export function keepUnsentDefaults(data: ScimJson, previous: ScimJson): void {
+/**
+ * Keeps role and userType when a PUT or PATCH leaves them out: the IdP did not ask to change them.
+ * With role rules the role is the groups' to set: the stored one stays.
+ */
+export function keepUnsentDefaults(data: ScimJson, previous: ScimJson, policy?: ConnectionPolicy): void {
   const before = bridgeBlock(previous);
   const block = { ...bridgeBlock(data) };
   for (const key of ['role', 'userType'] as const) if (block[key] === undefined && before[key] !== undefined) block[key] = before[key];
+  if (policy && effectiveRoleRules(policy).length > 0 && before.role !== undefined) block.role = before.role;
   if (Object.keys(block).length > 0) data[BRIDGE_USER_SCHEMA] = block;
 }
 

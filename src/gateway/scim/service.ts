@@ -129,6 +129,10 @@ export interface UserWritePolicy {
   guarded(connection: string, current: ScimJson): boolean;
   /** Whether DELETE keeps the user as a hidden record (soft) or removes it (hard). */
   deleteMode(connection: string): 'soft' | 'hard';
+  /** Group -> role rules: the role of a user in these groups (display names); undefined when the connection has none. */
+  roleFromGroups?(connection: string, groupNames: readonly string[]): string | undefined;
+  /** A synthetic role group (`Admins`, `Users`): it cannot be deleted or renamed. */
+  isSyntheticGroup?(connection: string, data: ScimJson): boolean;
 }
 
 /** One committed change of one resource (what provisioning turns into connector operations). */
@@ -171,7 +175,7 @@ export function createScimService(opts: {
   };
   /** Member ids added and removed when a group's list is replaced whole (PUT, replace members). */
   const memberDiff = async (connection: string, groupId: string, next: Member[]): Promise<{ membersAdded: string[]; membersRemoved: string[] }> => {
-    if (!effects) return { membersAdded: [], membersRemoved: [] };
+    if (!effects && !policy?.roleFromGroups) return { membersAdded: [], membersRemoved: [] };
     const current = new Set((await store.members(connection, groupId)).map((m) => m.value));
     const wanted = new Set(next.map((m) => m.value));
     return { membersAdded: [...wanted].filter((v) => !current.has(v)), membersRemoved: [...current].filter((v) => !wanted.has(v)) };
@@ -196,22 +200,100 @@ export function createScimService(opts: {
   async function writeSerialized(
     ctx: WriteContext,
     key: string,
-    compute: () => Promise<{ request: CommitRequest; event: ResourceEvent; effects?: boolean } | { result: StoredResource | undefined }>,
+    compute: () => Promise<{ request: CommitRequest; event: ResourceEvent; effects?: boolean; release?: () => void } | { result: StoredResource | undefined }>,
   ): Promise<StoredResource | undefined> {
     const step = await locks.run(key, async () => {
       const c = await compute();
       if ('result' in c) return { result: c.result };
-      let applied!: () => void;
-      const appliedSignal = new Promise<void>((r) => (applied = r));
-      const durable = store.commit(c.request, { onApplied: applied });
-      await Promise.race([appliedSignal, durable]);
-      return { durable, effects: c.effects, event: c.event };
+      try {
+        let applied!: () => void;
+        const appliedSignal = new Promise<void>((r) => (applied = r));
+        const durable = store.commit(c.request, { onApplied: applied });
+        await Promise.race([appliedSignal, durable]);
+        return { durable, effects: c.effects, event: c.event };
+      } finally {
+        c.release?.(); // locks of users whose role the change rewrote
+      }
     });
     if ('result' in step) return step.result;
     const committed = await step.durable;
     if (step.effects) effects?.committed();
     // Outbox changes return no resource: the last one is the resource this write is about.
     return committed.resources[committed.resources.length - 1];
+  }
+
+  /** Takes the locks of several resources (in a fixed order, so two writers cannot deadlock); returns their release. */
+  const holdLocks = async (keys: string[]): Promise<() => void> => {
+    const releases: Array<() => void> = [];
+    for (const key of [...new Set(keys)].sort()) {
+      await new Promise<void>((acquired) => {
+        void locks.run(key, () => new Promise<void>((release) => {
+          releases.push(release);
+          acquired();
+        }));
+      });
+    }
+    return () => {
+      for (const r of releases.splice(0)) r();
+    };
+  };
+
+  /**
+   * Group -> role rules: a group write that moves users in or out of a group (or renames or deletes
+   * it) rewrites those users' roles in the same commit, under their locks. Users only: a nested
+   * group's members keep their role. Returns the release of the users' locks.
+   */
+  async function deriveRoles(ctx: WriteContext, event: ResourceEvent, changes: CommitRequest['changes']): Promise<{ release?: () => void; effects: boolean }> {
+    const none = { effects: false };
+    if (!policy?.roleFromGroups || event.type !== 'Group' || policy.roleFromGroups(ctx.connection, []) === undefined) return none;
+    const conn = ctx.connection;
+    const afterName = typeof event.after?.displayName === 'string' ? event.after.displayName : undefined;
+    const deleted = event.after === undefined;
+    const renamed = !deleted && event.before !== undefined && event.before.displayName !== event.after!.displayName;
+    const added = new Set(event.membersAdded ?? []);
+    const removed = new Set(event.membersRemoved ?? []);
+    const affected = new Set([...added, ...removed]);
+    if (renamed || deleted) for (const m of await store.members(conn, event.id)) affected.add(m.value);
+    if (affected.size === 0) return none;
+    const ids = [...affected].sort();
+    const release = await holdLocks(ids.map((id) => lockKey(conn, 'User', id)));
+    try {
+      const userChanges: CommitRequest['changes'] = [];
+      let effectsAdded = false;
+      for (const uid of ids) {
+        const user = await store.get(conn, 'User', uid);
+        if (!user) continue;
+        const names: string[] = [];
+        for (const g of await store.groupsOf(conn, uid)) {
+          if (g.value === event.id) continue;
+          const group = await store.get(conn, 'Group', g.value);
+          if (typeof group?.data.displayName === 'string') names.push(group.data.displayName);
+        }
+        const inGroup = !deleted && !removed.has(uid) && (added.has(uid) || (await store.hasMember(conn, event.id, uid)));
+        if (inGroup && afterName !== undefined) names.push(afterName);
+        const role = policy.roleFromGroups(conn, names)!;
+        const block = (user.data[BRIDGE_USER_SCHEMA] as Record<string, unknown> | undefined) ?? {};
+        if (block.role === role) continue;
+        const after: ScimJson = { ...user.data, [BRIDGE_USER_SCHEMA]: { ...block, role } };
+        await policy.check(conn, user.data, after, uid); // the last owner keeps the role
+        userChanges.push({ op: 'replace', type: 'User', connection: conn, id: uid, data: after, expectVersion: user.version });
+        effectsAdded = withEffects(userChanges, { connection: conn, type: 'User', id: uid, before: user.data, after }, ctx.actor) || effectsAdded;
+      }
+      // First in the commit: the group stays the last resource, which is what the write returns.
+      changes.unshift(...userChanges);
+      return { release, effects: effectsAdded };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** Synthetic role groups keep their name and existence whatever the IdP sends. */
+  function guardSynthetic(connection: string, before: ScimJson, after: ScimJson | undefined): void {
+    if (!policy?.isSyntheticGroup?.(connection, before)) return;
+    const name = String(before.displayName);
+    if (after === undefined) throw ScimError.mutability(`"${name}" is a synthetic role group of connection "${connection}": it cannot be deleted. Remove its members instead.`);
+    if (after.displayName !== before.displayName) throw ScimError.mutability(`"${name}" is a synthetic role group of connection "${connection}": it cannot be renamed.`);
   }
 
   async function mustGet(connection: string, type: ResourceType, id: string): Promise<StoredResource> {
@@ -253,10 +335,17 @@ export function createScimService(opts: {
       const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
       const changes: CommitRequest['changes'] = [{ op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) }];
       const event: ResourceEvent = { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) };
-      const hasEffects = withEffects(changes, event, ctx.actor);
-      const result = await store.commit({ changes, at });
+      let hasEffects = withEffects(changes, event, ctx.actor);
+      const roles = await deriveRoles(ctx, event, changes);
+      let result;
+      try {
+        result = await store.commit({ changes, at });
+      } finally {
+        roles.release?.();
+      }
+      hasEffects ||= roles.effects;
       if (hasEffects) effects?.committed();
-      return result.resources[0];
+      return result.resources[result.resources.length - 1];
     },
 
     async replace(ctx, type, id, body) {
@@ -285,8 +374,11 @@ export function createScimService(opts: {
           const members = await resolveMembers(ctx.connection, id, n.members ?? []);
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, replaceAll: members });
           Object.assign(event, await memberDiff(ctx.connection, id, members));
+          guardSynthetic(ctx.connection, current.data, n.data);
         }
-        return { request: { changes, at }, event, effects: withEffects(changes, event, ctx.actor) };
+        const hasEffects = withEffects(changes, event, ctx.actor);
+        const roles = await deriveRoles(ctx, event, changes);
+        return { request: { changes, at }, event, effects: hasEffects || roles.effects, ...(roles.release ? { release: roles.release } : {}) };
       })))!;
     },
 
@@ -316,7 +408,7 @@ export function createScimService(opts: {
           const replaceAll = delta.replaceAll ? await resolveMembers(ctx.connection, id, normalizeMembers(delta.replaceAll, 'members')) : undefined;
           const add = await resolveMembers(ctx.connection, id, normalizeMembers(delta.add, 'members'));
           changes.push({ op: 'members', connection: ctx.connection, groupId: id, ...(replaceAll ? { replaceAll } : {}), add, remove: delta.remove, expectVersion });
-          if (effects) {
+          if (effects || policy?.roleFromGroups) {
             if (replaceAll) Object.assign(event, await memberDiff(ctx.connection, id, replaceAll));
             // Only real changes reach connectors; hasMember is O(1), whatever the group size.
             const isMember = async (v: string) => replaceAll !== undefined || (await store.hasMember(ctx.connection, id, v));
@@ -330,7 +422,10 @@ export function createScimService(opts: {
           }
         }
         if (changes.length === 0) return { result: current };
-        return { request: { changes, at }, event, effects: withEffects(changes, event, ctx.actor) };
+        if (type === 'Group') guardSynthetic(ctx.connection, current.data, event.after);
+        const hasEffects = withEffects(changes, event, ctx.actor);
+        const roles = await deriveRoles(ctx, event, changes);
+        return { request: { changes, at }, event, effects: hasEffects || roles.effects, ...(roles.release ? { release: roles.release } : {}) };
       })))!;
     },
 
@@ -340,6 +435,7 @@ export function createScimService(opts: {
           const current = await mustGet(ctx.connection, type, id);
           const expectVersion = checkIfMatch(ctx.ifMatch, current);
           if (type === 'User') await policy?.check(ctx.connection, current.data, undefined, id);
+          else guardSynthetic(ctx.connection, current.data, undefined);
           const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
           const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
           const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) };
@@ -353,7 +449,8 @@ export function createScimService(opts: {
               hasEffects = withEffects(changes, { connection: ctx.connection, type: 'Group', id: g.value, before: group.data, after: group.data, membersRemoved: [id] }, ctx.actor) || hasEffects;
             }
           }
-          return { request: { changes }, event, effects: hasEffects };
+          const roles = await deriveRoles(ctx, event, changes);
+          return { request: { changes }, event, effects: hasEffects || roles.effects, ...(roles.release ? { release: roles.release } : {}) };
         }),
       );
     },

@@ -31,7 +31,7 @@ import {
   type SnapshotData,
   type StoreIo,
 } from './snapshot.js';
-import { linkKey, MemoryState, NO_UNDO, toJournalChange, type JournalChange } from './state.js';
+import { linkKey, MemoryState, ownerKey, NO_UNDO, toJournalChange, type JournalChange } from './state.js';
 import type {
   Change,
   AuditSink,
@@ -772,6 +772,10 @@ export class LowdbStore implements Store {
 
   async linkOf(connector: string, resourceId: string): Promise<string | undefined> {
     return this.state.links.get(linkKey(connector, resourceId));
+  }
+
+  async linkedResource(connector: string, targetKey: string): Promise<string | undefined> {
+    return this.state.linkOwners.get(ownerKey(connector, targetKey));
   }
 
   /** For tests: the journal seq state. */

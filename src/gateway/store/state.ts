@@ -33,6 +33,8 @@ const isOutboxChange = (c: JournalChange): c is OutboxChange =>
 
 /** Key of a target link: connector instance + SCIM resource id. */
 export const linkKey = (connector: string, resourceId: string): string => `${connector}\u0000${resourceId}`;
+/** Target keys compare case-insensitively (LDAP DNs; row ids and paths are unaffected). */
+export const ownerKey = (connector: string, targetKey: string): string => `${connector}\u0000${targetKey.toLowerCase()}`;
 
 /** State of one connection (an IdP tenant): everything unique is unique per connection. */
 export class ConnectionState {
@@ -178,6 +180,24 @@ export class MemoryState {
   readonly outbox = new OrderedMap<OutboxEntry>();
   /** linkKey(connector, resourceId) -> the target's key. */
   readonly links = new Map<string, string>();
+  /** connector + lower-cased target key -> the resource that key was last linked to (claim checks). */
+  readonly linkOwners = new Map<string, string>();
+
+  private setLink(key: string, value: string | undefined): void {
+    const sep = key.indexOf('\u0000');
+    const connector = key.slice(0, sep);
+    const resourceId = key.slice(sep + 1);
+    const old = this.links.get(key);
+    if (old !== undefined) {
+      const owner = ownerKey(connector, old);
+      if (this.linkOwners.get(owner) === resourceId) this.linkOwners.delete(owner);
+    }
+    if (value === undefined) this.links.delete(key);
+    else {
+      this.links.set(key, value);
+      this.linkOwners.set(ownerKey(connector, value), resourceId);
+    }
+  }
 
   connection(name: string): ConnectionState | undefined {
     return this.connections.get(name);
@@ -277,7 +297,7 @@ export class MemoryState {
   /** Loads the outbox and links from a snapshot. */
   loadOutbox(entries: readonly OutboxEntry[], links: ReadonlyArray<readonly [string, string]>): void {
     for (const e of entries) this.outbox.set(e.id, e);
-    for (const [k, v] of links) this.links.set(k, v);
+    for (const [k, v] of links) this.setLink(k, v);
   }
 
   // ---- outbox ----------------------------------------------------------------------------
@@ -312,9 +332,8 @@ export class MemoryState {
       case 'link': {
         const key = linkKey(c.connector, c.resourceId);
         const old = this.links.get(key);
-        if (c.key === null) this.links.delete(key);
-        else this.links.set(key, c.key);
-        txn.undo.push(() => (old === undefined ? this.links.delete(key) : this.links.set(key, old)));
+        this.setLink(key, c.key ?? undefined);
+        txn.undo.push(() => this.setLink(key, old));
         return;
       }
     }

@@ -218,6 +218,8 @@ export interface Store {
   deleted(connection: string, type: ResourceType): Promise<StoredResource[]>;
   /** The target key a connector returned for a SCIM resource. */
   linkOf(connector: string, resourceId: string): Promise<string | undefined>;
+  /** The resource a connector's target key was last linked to (case-insensitive key), if any. */
+  linkedResource(connector: string, targetKey: string): Promise<string | undefined>;
 
   /**
    * Writes a consistent copy of everything acknowledged so far into `targetDir` (created if
