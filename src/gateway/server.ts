@@ -34,6 +34,7 @@ import {
   createProvisioningEffects,
   createReconciler,
   createConnectionRegistry,
+  createPreCommit,
   ensureSyntheticGroups,
   type ConnectionRegistry,
   type SecretSource,
@@ -42,7 +43,9 @@ import {
   type OutboxWorker,
 } from './provisioning/index.js';
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
+import type { ConnectorDefinition } from '../../connectors/sdk/index.js';
 import { createAuditLog, type AuditDraft, type AuditLog } from './audit/index.js';
+import { createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
 
@@ -64,6 +67,8 @@ export interface Gateway {
   connections: ConnectionRegistry;
   outbox: OutboxWorker;
   logger: Logger;
+  /** The console: the desktop app's one-time local login link, and the first-run setup code `serve` prints. */
+  admin: Pick<AdminConsole, 'issueLocalLogin' | 'setupCode'>;
   /** Stops accepting requests, lets in-flight ones finish, flushes the store. */
   stop(): Promise<void>;
 }
@@ -74,6 +79,10 @@ export interface StartOptions {
   store?: Store;
   /** Where connector secrets live (the keychain-backed secret store). */
   secrets?: SecretSource;
+  /** Connector types beyond the built-in ones (an embedding app's own; tests' targets). */
+  connectorTypes?: Map<string, () => ConnectorDefinition<unknown>>;
+  /** Console session and lockout timings (tests). */
+  admin?: AdminOptions;
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -147,10 +156,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   // Connections (config file + console-managed), their policies and connector instances.
   let worker: OutboxWorker | undefined;
   let service: ScimService | undefined;
+  const connectorTypes = new Map([...builtInConnectorTypes(), ...(opts.connectorTypes ?? [])]);
   const connections = createConnectionRegistry({
     dataDir: config.dataDir,
     configured: config.connections,
-    types: builtInConnectorTypes(),
+    types: connectorTypes,
     resolver: registry.resolver('User'),
     store,
     ...(opts.secrets ? { secrets: opts.secrets } : {}),
@@ -191,7 +201,19 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     store,
     registry,
     // Each SCIM change commits with its connector operations and its audit record, scoped to the token.
-    effects: createProvisioningEffects((connection) => connections.connectorsOf(connection), worker, { audit: true, policyFor: (c) => connections.policyOf(c) }),
+    effects: createProvisioningEffects((connection) => connections.connectorsOf(connection), worker, {
+      audit: true,
+      policyFor: (c) => connections.policyOf(c),
+      prepare: createPreCommit({
+        store,
+        connectorsOf: (c) => connections.connectorsOf(c),
+        instance: (id) => connections.instances.get(id),
+        target: (id) => connections.target(id),
+        isSync: (id) => connections.connectorConfig(id)?.mode === 'sync',
+        policyFor: (c) => connections.policyOf(c),
+        logger,
+      }),
+    }),
     policy: createPolicyEngine(store, registry.resolver('User'), (connection) => connections.policyOf(connection)),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
@@ -214,6 +236,28 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
   let draining = false;
   let scimBase = '';
+  let adminUrl = '';
+  // The console: its API reads the same store, audit log and registry the SCIM side writes.
+  const adminConsole = createAdminConsole(
+    {
+      config,
+      store,
+      audit,
+      registry,
+      outbox: worker,
+      connectors,
+      connectorTypes,
+      connections: () => connections,
+      secrets: () => opts.secrets,
+      reconcile: (connector, repair) => reconciler.run(connector, repair),
+      reconciliations: reconciler.reports,
+      tokens,
+      scimUrl: () => scimBase,
+      adminUrl: () => adminUrl,
+      logger,
+    },
+    opts.admin,
+  );
   // Location and meta.location must be what the IdP can reach: the configured public URL, else
   // the Host the request came to (X-Forwarded-Proto/Host only when trustProxy says so).
   const baseUrl = (req: IncomingMessage): string => {
@@ -225,6 +269,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   };
   // Every refusal is logged with its detail (what the IdP was told); successes only at debug level.
   const onResponse = (o: RequestOutcome) => {
+    adminConsole.recordScimResponse(o);
     if (o.status >= 500) logger.error(o, 'SCIM request failed');
     else if (o.status >= 400 && o.status !== 404) logger.info(o, 'SCIM request refused');
     else logger.debug(o, 'SCIM request');
@@ -272,6 +317,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     res.json({ status: 'ready', users: stats.users, groups: stats.groups, outbox: { pending: stats.outboxPending, dead: stats.outboxDead } });
   });
 
+  adminApp.use(adminConsole.app);
+
   const adminServer = createServer(adminApp);
   worker.start();
   const scimAddr = await listen(scimServer, config.port, config.host);
@@ -279,7 +326,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   scimBase = config.publicUrl
     ? config.publicUrl.replace(/\/+$/, '') + SCIM_PREFIX
     : `http://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : urlHost(config.host)}:${scimAddr.port}${SCIM_PREFIX}`;
-  const adminUrl = `http://${urlHost(config.adminHost)}:${adminAddr.port}`;
+  adminUrl = `http://${urlHost(config.adminHost)}:${adminAddr.port}`;
   if (config.adminHost !== '127.0.0.1' && config.adminHost !== '::1' && config.adminHost !== 'localhost') {
     logger.warn({ adminHost: config.adminHost }, 'the admin listener is bound to a non-loopback address: put it behind a firewall');
   }
@@ -297,6 +344,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     connections,
     outbox: worker,
     logger,
+    admin: { issueLocalLogin: () => adminConsole.issueLocalLogin(), setupCode: () => adminConsole.setupCode() },
     stop() {
       stopping ??= (async () => {
         draining = true;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { loadConfig } from '../../src/gateway/config.js';
-import { startGateway, type Gateway } from '../../src/gateway/server.js';
+import { startGateway, type Gateway, type StartOptions } from '../../src/gateway/server.js';
 import { createConnection, createToken } from '../../src/gateway/auth/index.js';
 
 export interface TestGateway {
@@ -63,10 +63,10 @@ export class ScimClient {
   }
 }
 
-export async function startTestGateway(overrides: Record<string, unknown> = {}): Promise<TestGateway> {
+export async function startTestGateway(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
   const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', ...overrides } });
-  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), ...options });
   const { token } = createToken(dataDir, { name: 'test' });
   const base = gateway.scimUrl;
   return {

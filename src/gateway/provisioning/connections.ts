@@ -82,6 +82,8 @@ export interface ConnectionRegistry {
   remove(name: string): Promise<void>;
   policyOf(name: string): ConnectionPolicy;
   connectorsOf(name: string): readonly string[];
+  /** A connector instance's configuration (as stored: secrets are references). */
+  connectorConfig(id: string): ConnectorInstanceConfig | undefined;
   /** Running instances by connector id (a live map: it changes as connections change). */
   readonly instances: Map<string, ConnectorInstance>;
   status(): ConnectorStatus[];
@@ -244,7 +246,7 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
       const secrets = secretReaderFor(cfg.id, cfg.config, opts.secrets, opts.env);
       const instance = await startConnectorInstance(connection, cfg, opts.types, opts.resolver, opts.loggerFor(cfg.id), secrets);
       instances.set(cfg.id, instance);
-      targets.set(cfg.id, deliveryTargetFor(instance, opts.store));
+      targets.set(cfg.id, deliveryTargetFor(instance, opts.store, () => (entries.get(connection)?.policies ?? DEFAULT_POLICY).existingAccounts));
       statuses.set(cfg.id, { id: cfg.id, connection, type: cfg.type, state: 'running', since });
     } catch (err) {
       const reason = (err as Error).message;
@@ -291,6 +293,13 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
     },
     policyOf: (name) => entries.get(name)?.policies ?? DEFAULT_POLICY,
     connectorsOf: (name) => entries.get(name)?.spec.connectors.map((c) => c.id) ?? [],
+    connectorConfig(id) {
+      for (const e of entries.values()) {
+        const c = e.spec.connectors.find((k) => k.id === id);
+        if (c) return c;
+      }
+      return undefined;
+    },
     status: () => [...statuses.values()],
     target: (id) => targets.get(id),
     async start() {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   classifyError,
+  ConflictError,
   createConnectorHost,
   TransientError,
   type ConnectorDefinition,
@@ -42,6 +43,11 @@ export const connectorInstanceSchema = z
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'connector ids are 1-63 lower-case letters, digits, "-" or "_"'),
     type: z.string().min(1),
     config: z.unknown().default({}),
+    /**
+     * `async` (default): changes reach the target through the outbox, after the SCIM response.
+     * `sync`: the SCIM response waits for the target; its refusal is the IdP's error and nothing commits.
+     */
+    mode: z.enum(['async', 'sync']).default('async'),
     /** Target attribute -> SCIM attribute path (or constant); merged over the default mapping. */
     mapping: z.record(z.string().min(1), mappingRuleSchema).default({}),
   })
@@ -143,7 +149,30 @@ export async function startConnectorInstance(
 }
 
 /** The outbox worker's view of an instance: an outbox entry becomes one SDK operation. */
-export function deliveryTargetFor(instance: ConnectorInstance, store: Store): DeliveryTarget {
+export function deliveryTargetFor(
+  instance: ConnectorInstance,
+  store: Store,
+  /** The connection's claim policy (existingAccounts), read at each delivery. */
+  existingAccounts: () => 'refuse' | 'link' = () => 'refuse',
+): DeliveryTarget {
+  /**
+   * Claim protection at delivery: the SCIM create may have been accepted while the target could
+   * not be searched. Before creating, look again: an account this connector never linked is
+   * refused (dead letter, the console shows why) or taken over, by policy.
+   */
+  const claim = async (userName: string, resourceId: string): Promise<string | undefined> => {
+    if (!instance.host.manifest.capabilities.lookup || !userName) return undefined;
+    const found = await instance.host.findUser({ userName });
+    if (!found) return undefined;
+    const owner = await store.linkedResource(instance.id, found.key);
+    if (owner !== undefined) return found.key; // linked by this connector before: this connection's own account (a re-hire)
+    if (existingAccounts() === 'refuse') {
+      throw new ConflictError(
+        `an account "${userName}" already exists in the target (${found.key}) and is not managed by connection "${instance.connection}": remove or rename it there, or set the connection's existingAccounts policy to "link", then retry this entry`,
+      );
+    }
+    return found.key;
+  };
   const memberKeys = async (ids: string[] | undefined, adding: boolean): Promise<string[]> => {
     const keys: string[] = [];
     for (const id of ids ?? []) {
@@ -170,10 +199,16 @@ export function deliveryTargetFor(instance: ConnectorInstance, store: Store): De
       const group = () => ({ scimId: entry.resourceId, displayName: String(resource.displayName ?? ''), attributes: {} });
       let op: ConnectorOperation;
       switch (entry.kind) {
-        case 'createUser':
+        case 'createUser': {
           // A create retried after its result was lost finds the key already linked: update instead.
-          op = key ? { kind: 'updateUser', ...base, key, user: user() } : { kind: 'createUser', ...base, user: user() };
+          const existing = key ?? (await claim(String(resource.userName ?? ''), entry.resourceId));
+          if (existing) {
+            const result = await instance.host.apply({ kind: 'updateUser', ...base, key: existing, user: user() });
+            return { key: result.key ?? existing };
+          }
+          op = { kind: 'createUser', ...base, user: user() };
           break;
+        }
         case 'updateUser':
         case 'deactivateUser':
         case 'reactivateUser':

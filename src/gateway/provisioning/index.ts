@@ -25,6 +25,7 @@ export {
   type ConnectorStatus,
   type SecretSource,
 } from './connections.js';
+export { createPreCommit, scimErrorForRefusal, type PreCommitOptions } from './pre-commit.js';
 export { reconcile, createReconciler, type DriftReport, type Reconciler } from './reconcile.js';
 export {
   builtInConnectorTypes,
@@ -45,14 +46,22 @@ export {
 export function createProvisioningEffects(
   connectorsOf: (connection: string) => readonly string[],
   worker: Pick<OutboxWorker, 'kick'>,
-  options: { audit?: boolean; policyFor?: (connection: string) => ConnectionPolicy } = {},
+  options: {
+    audit?: boolean;
+    policyFor?: (connection: string) => ConnectionPolicy;
+    /** Claim protection and sync connectors (pre-commit.ts). */
+    prepare?: ChangeEffects['prepare'];
+  } = {},
 ): ChangeEffects {
   // Synthetic role groups stay in the gateway: their members' roles travel on the users.
   const local = (event: Parameters<ChangeEffects['changesFor']>[0]): boolean =>
     event.type === 'Group' && options.policyFor !== undefined && isSyntheticGroup(options.policyFor(event.connection), event.before ?? event.after);
   return {
-    changesFor(event, actor) {
-      const changes: OutboxChange[] = local(event) ? [] : outboxEntriesFor(event, connectorsOf(event.connection), new Date().toISOString());
+    ...(options.prepare ? { prepare: options.prepare } : {}),
+    changesFor(event, actor, prepared) {
+      const handled = prepared?.handled ?? [];
+      const targets = handled.length === 0 ? connectorsOf(event.connection) : connectorsOf(event.connection).filter((id) => !handled.includes(id));
+      const changes: OutboxChange[] = local(event) ? [] : outboxEntriesFor(event, targets, new Date().toISOString());
       if (options.audit) changes.push({ op: 'audit', records: [auditDraftForChange(event, actor)] });
       return changes;
     },

@@ -10,7 +10,7 @@ import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from
 import { normalizeMembers, normalizeResource } from './resources/index.js';
 import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
 import type { SchemaRegistry } from './schemas/registry.js';
-import type { CommitRequest, Member, OutboxChange, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/index.js';
+import type { CommitRequest, IndexedAttribute, Member, OutboxChange, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/index.js';
 import type { FilterNode } from './filter/index.js';
 
 /** Serializes async work per key; keys are dropped when idle. */
@@ -151,10 +151,22 @@ export interface ResourceEvent {
   soft?: boolean;
 }
 
+/** What the effects did before a change commits: changes for its commit, connectors already applied. */
+export interface PreparedChange {
+  changes: OutboxChange[];
+  /** Connectors that applied the change synchronously: they get no outbox entry. */
+  handled: string[];
+}
+
 /** Side effects committed with each resource change: the provisioning outbox. */
 export interface ChangeEffects {
+  /**
+   * Runs before the commit (under the resource's lock): may refuse the write with a ScimError
+   * (claim protection, a `sync` connector's refusal) or contribute changes to its commit.
+   */
+  prepare?(event: ResourceEvent, actor: Actor | undefined): Promise<PreparedChange | undefined>;
   /** Extra changes for the same commit: outbox entries and the audit record of who did it. */
-  changesFor(event: ResourceEvent, actor: Actor | undefined): OutboxChange[];
+  changesFor(event: ResourceEvent, actor: Actor | undefined, prepared?: PreparedChange): OutboxChange[];
   /** Called once a commit that carried effects is durable (wakes the delivery worker). */
   committed(): void;
 }
@@ -168,10 +180,13 @@ export function createScimService(opts: {
 }): ScimService {
   const { store, registry, limits, policy, effects } = opts;
   /** Appends the event's effects to a commit's changes; returns whether there were any. */
-  const withEffects = (changes: CommitRequest['changes'], event: ResourceEvent, actor: Actor | undefined): boolean => {
-    const extra = effects?.changesFor(event, actor) ?? [];
+  const withEffects = async (changes: CommitRequest['changes'], event: ResourceEvent, actor: Actor | undefined): Promise<boolean> => {
+    if (!effects) return false;
+    const prepared = effects.prepare ? await effects.prepare(event, actor) : undefined;
+    const extra = effects.changesFor(event, actor, prepared);
+    if (prepared) changes.push(...prepared.changes);
     changes.push(...extra);
-    return extra.length > 0;
+    return extra.length > 0 || (prepared?.changes.length ?? 0) > 0;
   };
   /** Member ids added and removed when a group's list is replaced whole (PUT, replace members). */
   const memberDiff = async (connection: string, groupId: string, next: Member[]): Promise<{ membersAdded: string[]; membersRemoved: string[] }> => {
@@ -277,7 +292,7 @@ export function createScimService(opts: {
         const after: ScimJson = { ...user.data, [BRIDGE_USER_SCHEMA]: { ...block, role } };
         await policy.check(conn, user.data, after, uid); // the last owner keeps the role
         userChanges.push({ op: 'replace', type: 'User', connection: conn, id: uid, data: after, expectVersion: user.version });
-        effectsAdded = withEffects(userChanges, { connection: conn, type: 'User', id: uid, before: user.data, after }, ctx.actor) || effectsAdded;
+        effectsAdded = (await withEffects(userChanges, { connection: conn, type: 'User', id: uid, before: user.data, after }, ctx.actor)) || effectsAdded;
       }
       // First in the commit: the group stays the last resource, which is what the write returns.
       changes.unshift(...userChanges);
@@ -285,6 +300,19 @@ export function createScimService(opts: {
     } catch (err) {
       release();
       throw err;
+    }
+  }
+
+  /** The uniqueness the store enforces at commit, checked early (the commit still decides a race). */
+  async function assertUnique(connection: string, type: ResourceType, data: ScimJson): Promise<void> {
+    const checks: Array<[IndexedAttribute, string]> =
+      type === 'User'
+        ? [['userName', 'user'], ['externalId', 'user']]
+        : [['displayName', 'group']];
+    for (const [attr, what] of checks) {
+      const value = data[attr];
+      if (typeof value !== 'string' || value === '') continue;
+      if (await store.findOne(connection, type, attr, value)) throw ScimError.uniqueness(`${attr} "${value}" is already taken by another ${what} in this connection`);
     }
   }
 
@@ -333,9 +361,11 @@ export function createScimService(opts: {
         await policy?.check(ctx.connection, undefined, n.data, id);
       }
       const members = type === 'Group' && n.members ? await resolveMembers(ctx.connection, id, n.members) : undefined;
+      // Before a sync connector or a claim check reaches a target, refuse what the store would refuse.
+      if (effects?.prepare) await assertUnique(ctx.connection, type, n.data);
       const changes: CommitRequest['changes'] = [{ op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) }];
       const event: ResourceEvent = { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) };
-      let hasEffects = withEffects(changes, event, ctx.actor);
+      let hasEffects = await withEffects(changes, event, ctx.actor);
       const roles = await deriveRoles(ctx, event, changes);
       let result;
       try {
@@ -376,7 +406,7 @@ export function createScimService(opts: {
           Object.assign(event, await memberDiff(ctx.connection, id, members));
           guardSynthetic(ctx.connection, current.data, n.data);
         }
-        const hasEffects = withEffects(changes, event, ctx.actor);
+        const hasEffects = await withEffects(changes, event, ctx.actor);
         const roles = await deriveRoles(ctx, event, changes);
         return { request: { changes, at }, event, effects: hasEffects || roles.effects, ...(roles.release ? { release: roles.release } : {}) };
       })))!;
@@ -423,7 +453,7 @@ export function createScimService(opts: {
         }
         if (changes.length === 0) return { result: current };
         if (type === 'Group') guardSynthetic(ctx.connection, current.data, event.after);
-        const hasEffects = withEffects(changes, event, ctx.actor);
+        const hasEffects = await withEffects(changes, event, ctx.actor);
         const roles = await deriveRoles(ctx, event, changes);
         return { request: { changes, at }, event, effects: hasEffects || roles.effects, ...(roles.release ? { release: roles.release } : {}) };
       })))!;
@@ -439,14 +469,14 @@ export function createScimService(opts: {
           const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
           const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
           const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) };
-          let hasEffects = withEffects(changes, event, ctx.actor);
+          let hasEffects = await withEffects(changes, event, ctx.actor);
           if (effects) {
             // The store drops a deleted resource from every group it was in: connectors hear of it
             // too, or their groups keep a member that is gone (a dangling DN in LDAP).
             for (const g of await store.groupsOf(ctx.connection, id)) {
               const group = await store.get(ctx.connection, 'Group', g.value);
               if (!group) continue;
-              hasEffects = withEffects(changes, { connection: ctx.connection, type: 'Group', id: g.value, before: group.data, after: group.data, membersRemoved: [id] }, ctx.actor) || hasEffects;
+              hasEffects = (await withEffects(changes, { connection: ctx.connection, type: 'Group', id: g.value, before: group.data, after: group.data, membersRemoved: [id] }, ctx.actor)) || hasEffects;
             }
           }
           const roles = await deriveRoles(ctx, event, changes);

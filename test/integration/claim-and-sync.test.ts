@@ -1,0 +1,160 @@
+/**
+ * Claim protection (an account already in the target that this connection does not manage) and
+ * connectors in `sync` mode (the SCIM response waits for the target), over HTTP.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDemoConnector, DemoDirectory } from '../../connectors/demo/index.js';
+import { defineConnector, PermanentError, type ConnectorDefinition } from '../../connectors/sdk/index.js';
+import { z } from 'zod';
+import { PATCH_OP, startTestGateway, user, waitFor, type ScimClient, type TestGateway } from '../helpers/gateway.js';
+
+const claimDir = new DemoDirectory();
+const linkDir = new DemoDirectory();
+const syncDir = new DemoDirectory();
+
+/** A target that refuses every create: stands in for a legacy system's validation rule. */
+const refusing = defineConnector(
+  {
+    type: 'refusing',
+    displayName: 'Refuses creates (test target)',
+    version: '1.0.0',
+    description: 'Refuses every create, as a legacy system with its own validation would.',
+    configSchema: z.object({}),
+    capabilities: { create: true },
+  },
+  () => ({
+    async init() {},
+    async test() {
+      return { ok: true, message: 'ok' };
+    },
+    async dispose() {},
+    async createUser(u) {
+      throw new PermanentError(`employee number is required for ${u.userName}`);
+    },
+  }),
+);
+
+const types = new Map<string, () => ConnectorDefinition<unknown>>([
+  ['demo-claim', () => ({ ...createDemoConnector(claimDir), manifest: { ...createDemoConnector(claimDir).manifest, type: 'demo-claim' } }) as unknown as ConnectorDefinition<unknown>],
+  ['demo-link', () => ({ ...createDemoConnector(linkDir), manifest: { ...createDemoConnector(linkDir).manifest, type: 'demo-link' } }) as unknown as ConnectorDefinition<unknown>],
+  ['demo-sync', () => ({ ...createDemoConnector(syncDir), manifest: { ...createDemoConnector(syncDir).manifest, type: 'demo-sync' } }) as unknown as ConnectorDefinition<unknown>],
+  ['refusing', () => refusing as unknown as ConnectorDefinition<unknown>],
+]);
+
+let gw: TestGateway;
+let claim: ScimClient;
+let link: ScimClient;
+let sync: ScimClient;
+let strict: ScimClient;
+
+beforeAll(async () => {
+  gw = await startTestGateway(
+    {
+      connections: {
+        claim: { connectors: [{ id: 'claim-1', type: 'demo-claim' }] },
+        claimlink: { policies: { existingAccounts: 'link' }, connectors: [{ id: 'link-1', type: 'demo-link' }] },
+        sync: { connectors: [{ id: 'sync-1', type: 'demo-sync', mode: 'sync' }] },
+        strict: { connectors: [{ id: 'strict-1', type: 'refusing', mode: 'sync' }] },
+      },
+    },
+    { connectorTypes: types },
+  );
+  claim = gw.clientFor('claim');
+  link = gw.clientFor('claimlink');
+  sync = gw.clientFor('sync');
+  strict = gw.clientFor('strict');
+});
+afterAll(async () => gw.stop());
+
+/** An account made in the target by someone else (not through this gateway). */
+function seed(dir: DemoDirectory, userName: string): string {
+  const key = `users/${userName.toLowerCase()}`;
+  dir.users.set(key, { scimId: 'made-by-hand', userName, active: true, attributes: { displayName: 'Hand Made' } });
+  return key;
+}
+const pending = async (connector: string) => (await gw.gateway.store.outboxList({ connector, state: 'pending' })).length;
+const filterBy = (userName: string) => `/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`;
+
+describe('claim protection', () => {
+  it('refuses a create whose userName is an account the connection does not manage, and stores nothing', async () => {
+    seed(claimDir, 'taken@example.com');
+    const r = await claim.post('/Users', user('taken@example.com'));
+    expect(r.status).toBe(409);
+    expect(r.body).toMatchObject({ scimType: 'uniqueness' });
+    expect(r.body.detail).toMatch(/already exists in the target of connector "claim-1".*not managed by connection "claim".*existingAccounts/);
+    expect((await claim.get(filterBy('taken@example.com'))).body.totalResults).toBe(0);
+    expect(claimDir.users.get('users/taken@example.com')?.scimId).toBe('made-by-hand');
+    expect((await claim.post('/Users', user('free@example.com'))).status).toBe(201);
+  });
+
+  it('takes the account over when the policy says link', async () => {
+    const key = seed(linkDir, 'adopt@example.com');
+    const r = await link.post('/Users', user('adopt@example.com', { displayName: 'Adopted' }));
+    expect(r.status).toBe(201);
+    await waitFor(async () => (await pending('link-1')) === 0, 5_000, 'the delivery');
+    expect(await gw.gateway.store.linkOf('link-1', r.body.id)).toBe(key);
+    expect(linkDir.users.size).toBe(1);
+    expect(linkDir.users.get(key)?.attributes.displayName).toBe('Adopted');
+  });
+
+  it('lets a user come back after a delete: the account it had is this connection\'s own', async () => {
+    const first = (await claim.post('/Users', user('rehire@example.com'))).body;
+    await waitFor(async () => (await pending('claim-1')) === 0, 5_000, 'the create');
+    expect((await claim.delete(`/Users/${first.id}`)).status).toBe(204);
+    await waitFor(async () => claimDir.users.get('users/rehire@example.com')?.active === false, 5_000, 'the soft delete');
+    const again = await claim.post('/Users', user('rehire@example.com'));
+    expect(again.status).toBe(201);
+    await waitFor(async () => claimDir.users.get('users/rehire@example.com')?.active === true, 5_000, 'the account back in use');
+    expect(await gw.gateway.store.linkOf('claim-1', again.body.id)).toBe('users/rehire@example.com');
+  });
+
+  it('looks again at delivery when the target could not be searched at create time', async () => {
+    claimDir.down = true;
+    const r = await claim.post('/Users', user('late@example.com'));
+    expect(r.status).toBe(201); // a target that is down never fails the IdP
+    seed(claimDir, 'late@example.com');
+    claimDir.down = false;
+    gw.gateway.outbox.kick();
+    await waitFor(async () => (await gw.gateway.store.outboxList({ connector: 'claim-1', state: 'dead' })).length === 1, 15_000, 'the dead letter');
+    const [dead] = await gw.gateway.store.outboxList({ connector: 'claim-1', state: 'dead' });
+    expect(dead.lastError).toMatch(/already exists in the target.*not managed by connection "claim"/);
+    expect(claimDir.users.get('users/late@example.com')?.scimId).toBe('made-by-hand');
+  });
+});
+
+describe('sync mode', () => {
+  it('applies the change before answering, with no outbox entry', async () => {
+    const r = await sync.post('/Users', user('now@example.com', { displayName: 'Right Now' }));
+    expect(r.status).toBe(201);
+    expect(syncDir.users.get('users/now@example.com')).toMatchObject({ scimId: r.body.id, active: true });
+    expect(await gw.gateway.store.outboxList({ connector: 'sync-1' })).toEqual([]);
+    expect(await gw.gateway.store.linkOf('sync-1', r.body.id)).toBe('users/now@example.com');
+    const p = await sync.patch(`/Users/${r.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    expect(p.status).toBe(200);
+    expect(syncDir.users.get('users/now@example.com')?.active).toBe(false);
+  });
+
+  it('answers 503 and changes nothing while the target is down', async () => {
+    const u = (await sync.post('/Users', user('later@example.com', { title: 'Before' }))).body;
+    syncDir.down = true;
+    try {
+      const r = await sync.patch(`/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'After' }] });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBeTruthy();
+      expect(r.body.detail).toMatch(/connector "sync-1" could not be reached.*Nothing was changed/);
+      expect((await sync.get(`/Users/${u.id}`)).body.title).toBe('Before');
+      expect((await sync.post('/Users', user('never@example.com'))).status).toBe(503);
+      expect((await sync.get(filterBy('never@example.com'))).body.totalResults).toBe(0);
+    } finally {
+      syncDir.down = false;
+    }
+  });
+
+  it("turns the target's refusal into the IdP's SCIM error", async () => {
+    const r = await strict.post('/Users', user('no-number@example.com'));
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ scimType: 'invalidValue' });
+    expect(r.body.detail).toMatch(/connector "strict-1" refused the change: employee number is required for no-number@example.com/);
+    expect((await strict.get(filterBy('no-number@example.com'))).body.totalResults).toBe(0);
+  });
+});
