@@ -3,9 +3,11 @@
  * warning; or what the configuration forces. Plus copying between stores and the per-connector
  * view the connector host reads secrets through.
  */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { SECRET_SERVICE, secretAccount, parseSecretAccount } from './account.js';
 import { SecretStoreError, type SecretStoreErrorCode } from './errors.js';
-import { openFileSecretStore } from './file-store.js';
+import { openFileSecretStore, SECRETS_FILE } from './file-store.js';
 import { KeychainSecretStore, loadKeytar, locateKeytar, runKeychainChild } from './keychain-store.js';
 import type { SecretBackendSetting, SecretsLogger, SecretStore } from './types.js';
 
@@ -25,6 +27,16 @@ export interface OpenSecretStoreOptions {
   service?: string;
   /** Module specifier of keytar; default `keytar`. Tests name a missing one. */
   keytarModule?: string;
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
 }
 
 const silentLogger: SecretsLogger = { info: () => undefined, warn: () => undefined };
@@ -81,9 +93,12 @@ export async function openSecretStore(options: OpenSecretStoreOptions): Promise<
 
   // auto: secrets already in the file stay in use there, so none silently disappear when a
   // keychain becomes reachable later; moving them is an explicit copySecrets.
-  const existing = await openFileSecretStore({ dataDir: options.dataDir, keyFile: options.keyFile });
-  const count = (await existing.list()).length;
-  await existing.close();
+  let count = 0;
+  if (await fileExists(join(options.dataDir, SECRETS_FILE))) {
+    const existing = await openFileSecretStore({ dataDir: options.dataDir, keyFile: options.keyFile });
+    count = (await existing.list()).length;
+    await existing.close();
+  }
   let reason: string;
   if (count > 0) {
     reason = `it already holds ${count} secret${count === 1 ? '' : 's'} saved there earlier (to use the keychain, move them there as docs/secrets.md describes)`;
@@ -134,7 +149,7 @@ export interface ConnectorSecretReader {
 
 /** A connector instance's view of the store: field paths in, `<connectorId>:<field>` accounts used. */
 export function connectorSecrets(store: SecretStore, connectorId: string): ConnectorSecretReader {
-  return { get: (field) => store.get(secretAccount(connectorId, field)) };
+  return { get: async (field) => store.get(secretAccount(connectorId, field)) };
 }
 
 /** Removes every secret of a connector instance (when it is deleted); resolves to the accounts removed. */
