@@ -72,9 +72,19 @@ export function buildCli(): Command {
         '',
         'SCIM Bridge is running.',
         `  SCIM base URL:  ${gateway.scimUrl}`,
-        `  Admin listener: ${gateway.adminUrl}`,
+        `  Admin console:  ${gateway.adminUrl}`,
         `  Data directory: ${config.dataDir}`,
       ];
+      // First run: the one-time code that lets whoever can read this output create the admin account.
+      const setup = gateway.admin.setupCode();
+      if (setup) {
+        lines.push(
+          '',
+          'First run: open the admin console and enter this one-time setup code to create the admin account:',
+          `  Setup code:     ${setup.code}`,
+          `  It works once, until ${setup.expiresAt.toISOString()}; each start prints a new one until the account exists.`,
+        );
+      }
       if (access.tokens.filter((t) => !t.revokedAt).length === 0) {
         lines.push('', 'No SCIM token yet. Create one for your identity provider with:', `  npx scim-bridge token create --name Okta --data-dir ${JSON.stringify(config.dataDir)}`);
       }

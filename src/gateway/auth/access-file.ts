@@ -23,6 +23,8 @@ const tokenRecord = z.object({
   expiresAt: z.string().optional(),
   lastUsedAt: z.string().optional(),
   revokedAt: z.string().optional(),
+  /** Set by rotation: the token that replaces this one (which stays valid until its grace period ends). */
+  replacedBy: z.string().optional(),
 });
 export type TokenRecord = z.infer<typeof tokenRecord>;
 

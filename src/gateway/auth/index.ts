@@ -1,5 +1,11 @@
-/** Public surface of auth/: SCIM bearer tokens and the access file of connections and tokens. */
-export { TokenVerifier, createToken, revokeToken, listTokens, createConnection, hashToken, TOKEN_PREFIX, CONNECTION_NAME_RE } from './tokens.js';
+/** Public surface of auth/: SCIM bearer tokens, the access file of connections and tokens, and the console's admin sign-in. */
+export { TokenVerifier, createToken, revokeToken, rotateToken, listTokens, createConnection, hashToken, TOKEN_PREFIX, CONNECTION_NAME_RE } from './tokens.js';
 export type { AuthResult, CreatedToken } from './tokens.js';
 export { readAccess, updateAccess, writeFileDurably, ACCESS_FILE } from './access-file.js';
 export type { TokenRecord, ConnectionRecord, AccessData } from './access-file.js';
+export { AdminAccounts, ADMIN_FILE, ADMIN_USERNAME_RE, MIN_PASSWORD_LENGTH, hashPassword, verifyPasswordHash, passwordProblem } from './admin-accounts.js';
+export type { AdminAccount } from './admin-accounts.js';
+export { AdminSessions, SetupCode, LocalLoginTokens, sameSecret } from './admin-sessions.js';
+export type { AdminSession, AdminSessionOptions } from './admin-sessions.js';
+export { LoginThrottle, lockoutMessage } from './admin-lockout.js';
+export type { LockoutOptions, LockoutState } from './admin-lockout.js';

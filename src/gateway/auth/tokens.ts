@@ -69,6 +69,40 @@ export function revokeToken(dataDir: string, id: string): TokenRecord {
   });
 }
 
+/**
+ * Rotation: a new token with the same name and connection; the old one keeps working for
+ * `graceMs` (so the IdP can be updated without a gap in provisioning), or stops at once with
+ * `revokeNow`. An earlier expiry of the old token is kept.
+ */
+export function rotateToken(dataDir: string, id: string, opts: { graceMs: number; revokeNow?: boolean; expiresAt?: Date }): CreatedToken & { previous: TokenRecord } {
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  return updateAccess(dataDir, (data) => {
+    const old = data.tokens.find((x) => x.id === id);
+    if (!old) throw new Error(`No token with id ${id}. List them with: scim-bridge token list`);
+    if (old.revokedAt) throw new Error(`Token ${id} is revoked; create a new token instead.`);
+    if (old.replacedBy) throw new Error(`Token ${id} was already rotated (replaced by ${old.replacedBy}); rotate that one.`);
+    const now = Date.now();
+    if (old.expiresAt && Date.parse(old.expiresAt) <= now) throw new Error(`Token ${id} has expired; create a new token instead.`);
+    const record: TokenRecord = {
+      id: `tok_${randomBytes(6).toString('hex')}`,
+      name: old.name,
+      connection: old.connection,
+      hash: hashToken(token),
+      prefix: token.slice(0, 8),
+      createdAt: new Date(now).toISOString(),
+      ...(opts.expiresAt ? { expiresAt: opts.expiresAt.toISOString() } : {}),
+    };
+    old.replacedBy = record.id;
+    if (opts.revokeNow) old.revokedAt = new Date(now).toISOString();
+    else {
+      const graceEnd = now + Math.max(0, opts.graceMs);
+      if (!old.expiresAt || Date.parse(old.expiresAt) > graceEnd) old.expiresAt = new Date(graceEnd).toISOString();
+    }
+    data.tokens.push(record);
+    return { record, token, previous: { ...old } };
+  });
+}
+
 export function listTokens(dataDir: string): TokenRecord[] {
   return readAccess(dataDir).tokens;
 }
@@ -90,6 +124,8 @@ export class TokenVerifier {
   private readonly lastUsed = new Map<string, string>();
   private readonly firstRequest = new Map<string, string>();
   private lastFlush = Date.now();
+  /** While > 0, requests are not taken as a connection's first call (the console's own test request). */
+  private quiet = 0;
 
   constructor(private readonly dataDir: string, private readonly onError: (err: unknown) => void = () => {}) {
     this.data = readAccess(dataDir);
@@ -177,11 +213,25 @@ export class TokenVerifier {
     if (!connection) return { ok: false, reason: 'unknown' };
     const iso = now.toISOString();
     this.lastUsed.set(record.id, iso);
-    if (!connection.firstRequestAt && !this.firstRequest.has(connection.id)) {
+    if (this.quiet === 0 && !connection.firstRequestAt && !this.firstRequest.has(connection.id)) {
       this.firstRequest.set(connection.id, iso);
       this.lastFlush = 0; // record "Connected" promptly
     }
     return { ok: true, token: record, connection };
+  }
+
+  /**
+   * Runs `fn` (the console's test request to this gateway) without taking its requests as an IdP's
+   * first call: "Connected" must mean the identity provider called. An IdP request in the same
+   * moment is recorded by its next call.
+   */
+  async unrecorded<T>(fn: () => Promise<T>): Promise<T> {
+    this.quiet++;
+    try {
+      return await fn();
+    } finally {
+      this.quiet--;
+    }
   }
 
   /** Writes last-used times and first-request times back to access.json (merged under the lock). */

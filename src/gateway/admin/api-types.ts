@@ -1,0 +1,305 @@
+/**
+ * The JSON shapes of the admin API (docs/console.md). Imported by the console (src/renderer) as
+ * types only, so this file imports nothing: it must type-check in a browser build too.
+ */
+
+export interface ApiErrorBody {
+  error: {
+    /** Machine-readable: `unauthenticated`, `csrf`, `locked`, `invalid`, `not_found`, `conflict`, `not_available`, ... */
+    code: string;
+    /** A sentence for the admin: what went wrong and what to do. */
+    message: string;
+    /** Which field of the body was wrong (dot path), for forms. */
+    field?: string;
+  };
+}
+
+export interface SessionInfo {
+  authenticated: boolean;
+  /** No admin account exists yet: the console shows the first-run wizard. */
+  setupRequired: boolean;
+  user?: { username: string; hasPassword: boolean };
+  csrfToken?: string;
+  /** ISO time the session ends if idle. */
+  expiresAt?: string;
+  idleMinutes?: number;
+}
+
+export interface TrafficPoint {
+  /** ISO minute. */
+  minute: string;
+  requests: number;
+  errors: number;
+}
+
+export interface LastRequest {
+  at: string;
+  method: string;
+  path: string;
+  status: number;
+  /** The error detail the IdP was told (4xx/5xx). */
+  detail?: string;
+  tokenName?: string;
+}
+
+export interface ConnectionStatus {
+  name: string;
+  /** The IdP made its first authenticated call (Onyx's "Connected"). */
+  connected: boolean;
+  firstRequestAt?: string;
+  lastRequest?: LastRequest;
+  activeTokens: number;
+  users: number;
+  groups: number;
+  outbox: { pending: number; failing: number; dead: number };
+  /** Last 60 minutes, oldest first. */
+  traffic: TrafficPoint[];
+  connectors: Array<{ id: string; type: string; state: 'running' | 'failed' | 'stopped'; error?: string }>;
+}
+
+export interface KeychainState {
+  /** `keychain`: OS keychain; `file`: the encrypted-file fallback; `not-configured`: no secret store wired in. */
+  state: 'keychain' | 'file' | 'not-configured' | 'unavailable' | string;
+  /** A sentence for the admin (the fallback's warning, where the key file is). */
+  message: string;
+  warning?: boolean;
+}
+
+export interface StatusInfo {
+  version: string;
+  scimUrl: string;
+  adminUrl: string;
+  dataDir: string;
+  startedAt: string;
+  store: { users: number; groups: number; outboxPending: number; outboxDead: number };
+  /** All connections together, last 60 minutes. */
+  traffic: TrafficPoint[];
+  connections: ConnectionStatus[];
+  keychain: KeychainState;
+  audit: { ok: boolean; records?: number; problem?: string; checkedAt: string };
+}
+
+export type TokenState = 'active' | 'grace' | 'expired' | 'revoked';
+
+export interface TokenInfo {
+  id: string;
+  name: string;
+  connection: string;
+  /** The first characters, safe to show (`scb_AbCd`). */
+  prefix: string;
+  createdAt: string;
+  expiresAt?: string;
+  lastUsedAt?: string;
+  revokedAt?: string;
+  replacedBy?: string;
+  state: TokenState;
+}
+
+/** The only answer that ever carries a token's value. */
+export interface CreatedTokenInfo {
+  token: TokenInfo;
+  value: string;
+  previous?: TokenInfo;
+}
+
+export interface ConnectorConfigView {
+  id: string;
+  type: string;
+  /** Secret fields are `{ "$secret": true }` when set, or an `{ "$env": NAME }` reference; never a value. */
+  config: Record<string, unknown>;
+  mapping: Record<string, unknown>;
+}
+
+export interface ConnectionInfo {
+  name: string;
+  /** `config`: from the config file, read-only here. `runtime`: managed from the console. */
+  source: 'config' | 'runtime';
+  /** Exists for tokens (access.json) but has never been configured: default policies, no connectors. */
+  implicit?: boolean;
+  policies: Record<string, unknown>;
+  connectors: ConnectorConfigView[];
+  firstRequestAt?: string;
+  activeTokens: number;
+  updatedAt?: string;
+}
+
+export interface ConnectorTypeInfo {
+  type: string;
+  displayName: string;
+  version: string;
+  description: string;
+  capabilities: Record<string, boolean>;
+  /** JSON Schema (draft 2020-12) of the config, as the form is built from it; secret fields carry `secret: true`. */
+  configSchema: Record<string, unknown>;
+  secretFields: Array<{ path: string; required: boolean }>;
+  defaultMapping?: Record<string, string>;
+}
+
+export interface ConnectorInfo {
+  id: string;
+  connection: string;
+  source: 'config' | 'runtime';
+  type: string;
+  displayName: string;
+  state: 'running' | 'failed' | 'stopped';
+  /** Why it did not start, or the last delivery error. */
+  error?: string;
+  lastDeliveryError?: { at: string; message: string };
+  capabilities: Record<string, boolean>;
+  config: Record<string, unknown>;
+  mapping: Record<string, unknown>;
+  outbox: { pending: number; failing: number; dead: number };
+}
+
+export interface TestOutcome {
+  ok: boolean;
+  message: string;
+  details?: Record<string, string | number | boolean>;
+  durationMs: number;
+}
+
+export interface DryRunOutcome {
+  kind: string;
+  summary: string;
+  detailed: boolean;
+  requests: Array<{ description: string; detail?: unknown }>;
+  /** The mapped user as the connector would receive it. */
+  mapped?: unknown;
+}
+
+export interface ResourceSummary {
+  id: string;
+  type: 'User' | 'Group';
+  /** userName or displayName. */
+  name: string;
+  displayName?: string;
+  email?: string;
+  externalId?: string;
+  active?: boolean;
+  deactivatedAt?: string;
+  memberCount?: number;
+  lastModified: string;
+}
+
+export interface ResourcePage {
+  totalResults: number;
+  startIndex: number;
+  items: ResourceSummary[];
+}
+
+export interface AuditRecordInfo {
+  seq: number;
+  time: string;
+  actor: { kind: string; id: string; name?: string };
+  connection?: string;
+  action: string;
+  resource?: { type: string; id: string; display?: string };
+  changes?: Array<{ attribute: string; before?: unknown; after?: unknown }>;
+  result: 'success' | 'failure';
+  detail?: string;
+  requestId?: string;
+}
+
+export interface ResourceDetail {
+  summary: ResourceSummary;
+  connection: string;
+  /** The resource as SCIM returns it. */
+  resource: Record<string, unknown>;
+  links: Array<{ connector: string; key?: string; pending: number; dead: number }>;
+  groups?: Array<{ value: string; display?: string }>;
+  members?: Array<{ value: string; type?: string; display?: string }>;
+  membersTotal?: number;
+  audit: AuditRecordInfo[];
+}
+
+export interface OutboxItem {
+  id: string;
+  connection: string;
+  connector: string;
+  resourceType: string;
+  resourceId: string;
+  /** userName / displayName from the payload, for the list. */
+  resourceName?: string;
+  kind: string;
+  createdAt: string;
+  attempts: number;
+  nextAttemptAt: string;
+  state: 'pending' | 'dead';
+  lastError?: string;
+}
+
+export interface OutboxPage {
+  total: number;
+  counts: { pending: number; failing: number; dead: number };
+  items: OutboxItem[];
+}
+
+export interface AuditPageInfo {
+  records: AuditRecordInfo[];
+  nextCursor?: string;
+}
+
+export interface VerifyOutcome {
+  ok: boolean;
+  records?: number;
+  file?: string;
+  line?: number;
+  seq?: number;
+  reason?: string;
+}
+
+export interface JobInfo {
+  id: string;
+  kind: 'reconcile' | 'outbox-retry';
+  state: 'running' | 'done' | 'failed';
+  /** Human description of the current step. */
+  step: string;
+  done: number;
+  total: number;
+  startedAt: string;
+  finishedAt?: string;
+  error?: string;
+  result?: unknown;
+}
+
+export interface DriftReportInfo {
+  connector: string;
+  connection: string;
+  at: string;
+  checked: number;
+  missing: Array<{ scimId: string; userName: string }>;
+  extra: Array<{ key: string; userName?: string }>;
+  different: Array<{ scimId: string; key: string; attributes: string[] }>;
+  inFlight: number;
+  repaired: number;
+}
+
+export interface GuideContext {
+  scimUrl: string;
+  /** Set when the gateway knows its public URL (behind a proxy); otherwise the URL is this host's. */
+  publicUrlConfigured: boolean;
+  /** http:// URLs are refused by the cloud IdPs. */
+  https: boolean;
+  connections: string[];
+}
+
+export interface TestRequestCheck {
+  name: string;
+  method: 'GET';
+  url: string;
+  ok: boolean;
+  status?: number;
+  durationMs: number;
+  /** What went wrong, in words (the SCIM error detail, or the network error). */
+  error?: string;
+  /** e.g. "ListResponse with 3 users". */
+  summary?: string;
+}
+
+export interface TestRequestOutcome {
+  ok: boolean;
+  baseUrl: string;
+  checks: TestRequestCheck[];
+  /** The connection the token belongs to, when it is one of this gateway's. */
+  connection?: string;
+}

@@ -1,0 +1,124 @@
+/**
+ * What the admin API needs from the running gateway, and the per-console state its routes share.
+ * The interfaces are structural: server.ts hands over its store, audit log, connection registry
+ * and secret store, and tests can start a real gateway and reach the same objects.
+ */
+import type { Request } from 'express';
+import type { ConnectorDefinition, ConnectorHost } from '../../../connectors/sdk/index.js';
+import type { AuditDraft, AuditLog } from '../audit/index.js';
+import type { AdminAccounts, AdminSession, AdminSessions, LocalLoginTokens, LoginThrottle, SetupCode } from '../auth/index.js';
+import type { GatewayConfig } from '../config.js';
+import type { SchemaRegistry } from '../scim/index.js';
+import type { Store } from '../store/index.js';
+import type { DriftReportInfo } from './api-types.js';
+import type { JobRunner } from './jobs.js';
+import type { TrafficRecorder } from './traffic.js';
+
+/** A connection as the registry shows it (secret values removed). */
+export interface ConnectionViewLike {
+  name: string;
+  source: 'config' | 'runtime';
+  policies: Record<string, unknown>;
+  connectors: Array<{ id: string; type: string; config?: unknown; mapping?: Record<string, unknown> }>;
+  updatedAt?: string;
+}
+
+/** The runtime connections contract (provisioning/connections.ts implements it). */
+export interface ConnectionsApi {
+  list(): ConnectionViewLike[];
+  get(name: string): ConnectionViewLike | undefined;
+  /** Throws an Error (with `status` 400/404/409) whose message says why, e.g. "managed by the config file". */
+  upsert(name: string, spec: { policies: Record<string, unknown>; connectors: unknown[] }): Promise<ConnectionViewLike>;
+  remove(name: string): Promise<void>;
+  policyOf?(name: string): Record<string, unknown>;
+  connectorsOf?(name: string): readonly string[];
+  status?(): Array<{ id: string; connection: string; type: string; state: string; error?: string; since?: string }>;
+}
+
+/** The secret store as the console uses it: set a secret, say where secrets live. Never read back. */
+export interface SecretsApi {
+  set?(account: string, value: string): Promise<void>;
+  get?(account: string): Promise<string | undefined>;
+  /** Where secrets are kept; shape owned by secrets/ (a backend name and a sentence, at least). */
+  describe?(): unknown;
+}
+
+/** A running connector instance (provisioning/connectors.ts ConnectorInstance). */
+export interface ConnectorInstanceLike {
+  id: string;
+  connection: string;
+  host: ConnectorHost<unknown>;
+  mapUser(scimId: string, resource: Record<string, unknown>): unknown;
+}
+
+/** The outbox worker's console verbs. */
+export interface OutboxApi {
+  retry(id: string): Promise<void>;
+  discard(id: string): Promise<void>;
+}
+
+/** The token verifier, for a console check that must not count as the IdP's first call. */
+export interface TokenActivity {
+  unrecorded<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export interface AdminDeps {
+  config: Pick<GatewayConfig, 'dataDir' | 'adminHost' | 'trustProxy' | 'publicUrl'>;
+  store: Store;
+  audit: AuditLog;
+  registry: SchemaRegistry;
+  outbox: OutboxApi;
+  /** Live map of running connector instances. */
+  connectors: Map<string, ConnectorInstanceLike>;
+  connectorTypes: Map<string, () => ConnectorDefinition<unknown>>;
+  /** The runtime connection registry, when this gateway has one. */
+  connections?: () => ConnectionsApi | undefined;
+  secrets?: () => SecretsApi | undefined;
+  reconcile(connector: string, repair: boolean): Promise<DriftReportInfo>;
+  reconciliations: Map<string, DriftReportInfo>;
+  tokens?: TokenActivity;
+  /** The SCIM base URL identity providers use (known once the SCIM listener is bound). */
+  scimUrl(): string;
+  /** The console's own URL (known once the admin listener is bound). */
+  adminUrl(): string;
+  logger: { info(o: object, msg?: string): void; warn(o: object, msg?: string): void; error(o: object, msg?: string): void };
+}
+
+export interface AdminOptions {
+  sessionIdleMs?: number;
+  sessionAbsoluteMs?: number;
+  setupCodeTtlMs?: number;
+  localLoginTtlMs?: number;
+  lockout?: { maxFailures?: number; windowMs?: number };
+  /** Where the built console is; defaults to dist/renderer of this checkout. */
+  consoleDir?: string;
+  now?: () => number;
+}
+
+/** Per-console state shared by the routes. */
+export interface AdminContext {
+  deps: AdminDeps;
+  accounts: AdminAccounts;
+  sessions: AdminSessions;
+  throttle: LoginThrottle;
+  setup: SetupCode;
+  localLogins: LocalLoginTokens;
+  traffic: TrafficRecorder;
+  jobs: JobRunner;
+  startedAt: Date;
+  /** The last audit-chain verification the console ran (the status page shows it). */
+  auditCheck?: { ok: boolean; records?: number; problem?: string; checkedAt: string };
+  /** Records an admin action in the audit log, as the signed-in admin. */
+  record(req: Request, draft: Omit<AuditDraft, 'actor'>): Promise<void>;
+}
+
+/** The session a route runs under (set by the session middleware). */
+export function sessionOf(req: Request): AdminSession {
+  const s = (req as Request & { adminSession?: AdminSession }).adminSession;
+  if (!s) throw new Error('route mounted without the session middleware');
+  return s;
+}
+
+export function setSession(req: Request, session: AdminSession): void {
+  (req as Request & { adminSession?: AdminSession }).adminSession = session;
+}

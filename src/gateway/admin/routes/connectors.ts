@@ -1,0 +1,220 @@
+/**
+ * Connector types (manifest and config JSON Schema, for the console's generated form), connector
+ * instances with their state, Test connection, and the dry-run preview. Secrets go in (a new
+ * value, with the form) and never come out: the answers say only whether one is set.
+ */
+import { performance } from 'node:perf_hooks';
+import { Router } from 'express';
+import { z } from 'zod';
+import { createConnectorHost, describeSecretFields, type ConnectorDefinition, type ConnectorOperation, type SecretReader, type TestResult } from '../../../../connectors/sdk/index.js';
+import type { ConnectorInfo, ConnectorTypeInfo, DryRunOutcome, TestOutcome } from '../api-types.js';
+import type { AdminContext } from '../context.js';
+import { AdminError, parseBody } from '../errors.js';
+import { countOutbox, listConnections } from '../views.js';
+
+const TEST_TIMEOUT_MS = 20_000;
+
+const testBody = z.object({
+  type: z.string().min(1),
+  config: z.record(z.string(), z.unknown()).default({}),
+  /** The instance whose stored secrets to use for fields left empty in the form. */
+  id: z.string().optional(),
+});
+
+const dryRunBody = z.object({
+  /** A user of the connector's connection. */
+  userId: z.string().min(1, 'choose a user to preview'),
+  kind: z.enum(['auto', 'createUser', 'updateUser', 'deactivateUser', 'reactivateUser', 'deleteUser']).default('auto'),
+});
+
+const typeCache = new WeakMap<object, ConnectorTypeInfo>();
+
+export function typeInfo(make: () => ConnectorDefinition<unknown>): ConnectorTypeInfo {
+  const definition = make();
+  const cached = typeCache.get(make);
+  if (cached) return cached;
+  const m = definition.manifest;
+  const info: ConnectorTypeInfo = {
+    type: m.type,
+    displayName: m.displayName,
+    version: m.version,
+    description: m.description,
+    capabilities: Object.fromEntries(Object.entries(m.capabilities).filter(([, v]) => v === true)) as Record<string, boolean>,
+    configSchema: z.toJSONSchema(m.configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
+    secretFields: describeSecretFields(m.configSchema),
+    ...(m.defaultMapping ? { defaultMapping: m.defaultMapping } : {}),
+  };
+  typeCache.set(make, info);
+  return info;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+function isEnvRef(v: unknown): v is { $env: string } {
+  return typeof v === 'object' && v !== null && typeof (v as { $env?: unknown }).$env === 'string';
+}
+
+function readPath(root: unknown, path: string): unknown {
+  let node = root;
+  for (const p of path.split('.')) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Record<string, unknown>)[p];
+  }
+  return node;
+}
+
+export function connectorRoutes(ctx: AdminContext): Router {
+  const r = Router();
+  const { deps } = ctx;
+
+  r.get('/connector-types', (_req, res) => {
+    res.json({ types: [...deps.connectorTypes.values()].map(typeInfo) });
+  });
+
+  r.get('/connectors', async (_req, res) => {
+    const outbox = await deps.store.outboxList();
+    const status = deps.connections?.()?.status?.() ?? [];
+    const secrets = deps.secrets?.() as { has?(account: string): Promise<boolean> } | undefined;
+    const items: Array<ConnectorInfo & { secrets: Array<{ path: string; required: boolean; set: boolean; env?: string }> }> = [];
+    for (const c of listConnections(ctx)) {
+      for (const k of c.connectors) {
+        const make = deps.connectorTypes.get(k.type);
+        const t = make ? typeInfo(make) : undefined;
+        const s = status.find((x) => x.id === k.id);
+        const state: ConnectorInfo['state'] = s?.state === 'failed' ? 'failed' : deps.connectors.has(k.id) ? 'running' : 'stopped';
+        const mine = outbox.filter((e) => e.connector === k.id);
+        const lastFailed = mine.filter((e) => e.lastError).sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? 1 : -1))[0];
+        const secretStates = [];
+        for (const f of t?.secretFields ?? []) {
+          const ref = readPath(k.config, f.path);
+          const env = isEnvRef(ref) ? ref.$env : undefined;
+          const set = env !== undefined || ((await secrets?.has?.(`${k.id}:${f.path}`).catch(() => false)) ?? false);
+          secretStates.push({ path: f.path, required: f.required, set, ...(env ? { env } : {}) });
+        }
+        items.push({
+          id: k.id,
+          connection: c.name,
+          source: c.source,
+          type: k.type,
+          displayName: t?.displayName ?? k.type,
+          state,
+          ...(s?.error ? { error: s.error } : make ? {} : { error: `unknown connector type "${k.type}"` }),
+          ...(lastFailed ? { lastDeliveryError: { at: lastFailed.nextAttemptAt, message: lastFailed.lastError! } } : {}),
+          capabilities: t?.capabilities ?? {},
+          config: k.config,
+          mapping: k.mapping,
+          outbox: countOutbox(mine),
+          secrets: secretStates,
+        });
+      }
+    }
+    res.json({ connectors: items, managed: Boolean(deps.connections?.()) });
+  });
+
+  /** Tests a configuration from the form, before it is saved: a throw-away instance, disposed after. */
+  r.post('/connectors/test', async (req, res) => {
+    const body = parseBody(testBody, req);
+    const make = deps.connectorTypes.get(body.type);
+    if (!make) throw AdminError.invalid(`There is no connector type "${body.type}".`, 'type');
+    const definition = make();
+    const fields = describeSecretFields(definition.manifest.configSchema);
+    const store = deps.secrets?.();
+    // A secret typed in the form is used as is; an empty one falls back to the saved instance's.
+    const typed = new Map<string, string>();
+    for (const f of fields) {
+      const v = readPath(body.config, f.path);
+      if (typeof v === 'string' && v !== '') typed.set(f.path, v);
+    }
+    const secrets: SecretReader = {
+      async get(field) {
+        if (typed.has(field)) return typed.get(field);
+        const ref = readPath(body.config, field);
+        if (isEnvRef(ref)) return process.env[ref.$env] || undefined;
+        if (body.id && store?.get) return store.get(`${body.id}:${field}`);
+        return undefined;
+      },
+    };
+    const started = performance.now();
+    let result: TestResult;
+    let host: Awaited<ReturnType<typeof createConnectorHost>> | undefined;
+    try {
+      host = await withTimeout(createConnectorHost(definition, { config: body.config, secrets }), TEST_TIMEOUT_MS, 'The connector');
+      result = await withTimeout(host.test(), TEST_TIMEOUT_MS, 'The target');
+    } catch (err) {
+      const e = err as Error & { issues?: Array<{ path: string; message: string }> };
+      const issues = e.issues?.map((i) => `${i.path || 'config'}: ${i.message}`).join('; ');
+      let message = issues ? `The configuration is not valid: ${issues}` : e.message;
+      for (const v of typed.values()) message = message.split(v).join('[redacted]');
+      result = { ok: false, message };
+    } finally {
+      await host?.dispose().catch(() => undefined);
+    }
+    const answer: TestOutcome = { ...result, durationMs: Math.round(performance.now() - started) };
+    await ctx.record(req, { action: 'connector.test', resource: { type: 'Connector', id: body.id ?? '(unsaved)', display: body.type }, result: answer.ok ? 'success' : 'failure', detail: answer.message.slice(0, 500) });
+    res.json(answer);
+  });
+
+  /** Tests a running instance as configured. */
+  r.post('/connectors/:id/test', async (req, res) => {
+    const id = req.params.id as string;
+    const instance = deps.connectors.get(id);
+    const started = performance.now();
+    let result: TestResult;
+    if (!instance) {
+      const s = deps.connections?.()?.status?.().find((x) => x.id === id);
+      if (!s) throw AdminError.notFound(`There is no connector "${id}".`);
+      result = { ok: false, message: `The connector is not running: ${s.error ?? s.state}` };
+    } else {
+      try {
+        result = await withTimeout(instance.host.test(), TEST_TIMEOUT_MS, 'The target');
+      } catch (err) {
+        result = { ok: false, message: instance.host.redact((err as Error).message) };
+      }
+    }
+    const answer: TestOutcome = { ...result, durationMs: Math.round(performance.now() - started) };
+    await ctx.record(req, { connection: instance?.connection, action: 'connector.test', resource: { type: 'Connector', id }, result: answer.ok ? 'success' : 'failure', detail: answer.message.slice(0, 500) });
+    res.json(answer);
+  });
+
+  /** What the connector would send for one user, without sending it (the host calls preview() only). */
+  r.post('/connectors/:id/dry-run', async (req, res) => {
+    const id = req.params.id as string;
+    const body = parseBody(dryRunBody, req);
+    const instance = deps.connectors.get(id);
+    if (!instance) throw AdminError.conflict(`Connector "${id}" is not running; fix its configuration first (see its error).`);
+    const user = await deps.store.get(instance.connection, 'User', body.userId);
+    if (!user) throw AdminError.notFound(`Connection "${instance.connection}" has no user ${body.userId}.`);
+    const key = await deps.store.linkOf(id, user.id);
+    const mapped = instance.mapUser(user.id, user.data) as Extract<ConnectorOperation, { kind: 'createUser' }>['user'];
+    const base = { operationId: `dry-run-${Date.now()}` };
+    let kind = body.kind;
+    if (kind === 'auto') kind = key ? (user.data.active === false ? 'deactivateUser' : 'updateUser') : 'createUser';
+    if (kind !== 'createUser' && !key) throw AdminError.conflict(`User ${String(user.data.userName)} has not reached connector "${id}" yet (no target key): only a create can be previewed.`);
+    const op: ConnectorOperation =
+      kind === 'createUser'
+        ? { kind, ...base, user: mapped }
+        : kind === 'deleteUser'
+          ? { kind, ...base, key: key! }
+          : { kind, ...base, key: key!, user: mapped };
+    const plan = await instance.host.dryRun(op);
+    const { password: _never, ...shown } = mapped;
+    const answer: DryRunOutcome = { kind: plan.kind, summary: plan.summary, detailed: plan.detailed, requests: plan.requests, mapped: shown };
+    res.json(answer);
+  });
+
+  return r;
+}
