@@ -6,7 +6,8 @@ import type { OutboxWorker } from './outbox-worker.js';
 import { BRIDGE_USER_SCHEMA } from '../scim/index.js';
 import type { OutboxChange, Store } from '../store/index.js';
 import { applyCreateDefaults, checkUserWrite, isSyntheticGroup, keepUnsentDefaults, roleFromGroups, roleOf, SYNTHETIC_GROUPS, type ConnectionPolicy } from './policies.js';
-import { GROUP_SCHEMA, type ScimService } from '../scim/index.js';
+import { GROUP_SCHEMA, type ScimService, type WriteHook } from '../scim/index.js';
+import { createHookRunner, type HookRunner } from './hooks.js';
 
 export { policySchema, DEFAULT_POLICY, SYNTHETIC_GROUPS, effectiveRoleRules, type ConnectionPolicy } from './policies.js';
 export { createOutboxWorker, backoffMs, type DeliveryTarget, type FailureClass, type OutboxWorker, type OutboxWorkerOptions } from './outbox-worker.js';
@@ -25,6 +26,7 @@ export {
   type ConnectorStatus,
   type SecretSource,
 } from './connections.js';
+export { hookSchema, createHookRunner, type HookConfig, type HookInput, type HookRunner } from './hooks.js';
 export { createPreCommit, scimErrorForRefusal, type PreCommitOptions } from './pre-commit.js';
 export { reconcile, createReconciler, type DriftReport, type Reconciler } from './reconcile.js';
 export {
@@ -118,4 +120,19 @@ export async function ensureSyntheticGroups(service: ScimService, connection: st
     if (found.totalResults > 0) continue;
     await service.create({ connection, actor: { kind: 'system', id: 'synthetic-groups', name: 'synthetic role groups' } }, 'Group', { schemas: [GROUP_SCHEMA], displayName: name });
   }
+}
+
+/** The service's hook lookup: one runner per connection policy (a changed connection gets a new one). */
+export function createHookLookup(policyFor: (connection: string) => ConnectionPolicy, logger: { warn(o: object, m?: string): void }): (connection: string) => WriteHook | undefined {
+  const runners = new WeakMap<ConnectionPolicy, HookRunner>();
+  return (connection) => {
+    const policy = policyFor(connection);
+    if (!policy.hook) return undefined;
+    let runner = runners.get(policy);
+    if (!runner) {
+      runner = createHookRunner(connection, policy.hook, logger);
+      runners.set(policy, runner);
+    }
+    return runner;
+  };
 }

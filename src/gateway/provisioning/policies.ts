@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { BRIDGE_USER_SCHEMA, ScimError } from '../scim/index.js';
 import type { ScimJson } from '../store/index.js';
+import { hookSchema } from './hooks.js';
 
 export const policySchema = z
   .object({
@@ -46,6 +47,8 @@ export const policySchema = z
      * (`refuse`, 409 uniqueness), or taken over and updated (`link`).
      */
     existingAccounts: z.enum(['refuse', 'link']).default('refuse'),
+    /** A custom provisioning hook (JS module or command) that may amend or veto each write (hooks.ts). */
+    hook: hookSchema.optional(),
   })
   .strict();
 

@@ -2,7 +2,7 @@
 export { createScimHandler, writeScimError, SCIM_PREFIX, SCIM_CONTENT_TYPE } from './http.js';
 export type { ScimAuthenticator, ScimHandlerOptions, RequestOutcome } from './http.js';
 export { createScimService, KeyedMutex } from './service.js';
-export type { Actor, ChangeEffects, PreparedChange, ResourceEvent, ScimService, ServiceLimits, UserWritePolicy, WriteContext } from './service.js';
+export type { Actor, ChangeEffects, PreparedChange, WriteHook, ResourceEvent, ScimService, ServiceLimits, UserWritePolicy, WriteContext } from './service.js';
 export { ScimError, ERROR_SCHEMA } from './errors.js';
 export type { ScimType, ScimErrorBody } from './errors.js';
 export { createSchemaRegistry } from './schemas/registry.js';

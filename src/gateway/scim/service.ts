@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { ScimError } from './errors.js';
 import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from './patch/index.js';
-import { normalizeMembers, normalizeResource } from './resources/index.js';
+import { normalizeMembers, normalizeResource, type NormalizedResource } from './resources/index.js';
 import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
 import type { SchemaRegistry } from './schemas/registry.js';
 import type { CommitRequest, IndexedAttribute, Member, OutboxChange, QueryResult, ResourceType, ScimJson, SortSpec, Store, StoredResource } from '../store/index.js';
@@ -171,12 +171,28 @@ export interface ChangeEffects {
   committed(): void;
 }
 
+/**
+ * A connection's custom provisioning hook: sees a write before it commits; returns a resource to
+ * use instead of `after`, nothing to go on, or throws the ScimError the IdP should see.
+ */
+export type WriteHook = (input: {
+  connection: string;
+  type: ResourceType;
+  operation: 'create' | 'replace' | 'patch' | 'delete';
+  id: string;
+  before?: ScimJson;
+  after?: ScimJson;
+  actor?: Actor;
+}) => Promise<ScimJson | undefined>;
+
 export function createScimService(opts: {
   store: Store;
   registry: SchemaRegistry;
   limits: ServiceLimits;
   policy?: UserWritePolicy;
   effects?: ChangeEffects;
+  /** The connection's custom provisioning hook, if it has one. */
+  hookFor?: (connection: string) => WriteHook | undefined;
 }): ScimService {
   const { store, registry, limits, policy, effects } = opts;
   /** Appends the event's effects to a commit's changes; returns whether there were any. */
@@ -303,6 +319,25 @@ export function createScimService(opts: {
     }
   }
 
+  /** Runs the connection's hook; an amended resource is validated again like a request body. */
+  async function amendByHook(ctx: WriteContext, type: ResourceType, operation: 'create' | 'replace' | 'patch', id: string, before: ScimJson | undefined, n: NormalizedResource): Promise<NormalizedResource> {
+    const hook = opts.hookFor?.(ctx.connection);
+    if (!hook) return n;
+    const amended = await hook({ connection: ctx.connection, type, operation, id, ...(before ? { before } : {}), after: n.data, ...(ctx.actor ? { actor: ctx.actor } : {}) });
+    if (!amended) return n;
+    const { id: _id, meta: _meta, ...rest } = amended;
+    let out: NormalizedResource;
+    try {
+      out = normalizeResource(registry, type, { ...rest, schemas: Array.isArray(rest.schemas) ? rest.schemas : [registry.resourceType(type).schema] });
+    } catch (err) {
+      if (err instanceof ScimError) throw ScimError.invalidValue(`The provisioning hook of connection "${ctx.connection}" returned an invalid ${type}: ${err.detail}`);
+      throw err;
+    }
+    // Members travel beside the resource: a hook that leaves them out keeps them.
+    if (type === 'Group' && !('members' in rest) && n.members) out.members = n.members;
+    return out;
+  }
+
   /** The uniqueness the store enforces at commit, checked early (the commit still decides a race). */
   async function assertUnique(connection: string, type: ResourceType, data: ScimJson): Promise<void> {
     const checks: Array<[IndexedAttribute, string]> =
@@ -351,9 +386,14 @@ export function createScimService(opts: {
     store,
 
     async create(ctx, type, body) {
-      const n = normalizeResource(registry, type, body);
+      let n = normalizeResource(registry, type, body);
       const id = randomUUID();
       const at = new Date().toISOString();
+      if (type === 'User') {
+        if (n.data.active === undefined) n.data.active = true;
+        policy?.onCreate(ctx.connection, n.data);
+      }
+      n = await amendByHook(ctx, type, 'create', id, undefined, n);
       if (type === 'User') {
         if (n.data.active === undefined) n.data.active = true;
         trackDeactivation(n.data, undefined, at);
@@ -388,8 +428,9 @@ export function createScimService(opts: {
             throw ScimError.mutability(`"id" is read-only: the body says ${JSON.stringify(bodyId)} but the URL names ${id}.`);
           }
         }
-        const n = normalizeResource(registry, type, body);
+        let n = normalizeResource(registry, type, body);
         const at = new Date().toISOString();
+        n = await amendByHook(ctx, type, 'replace', id, current.data, n);
         if (type === 'User') {
           // An omitted `active` keeps its state: a PUT never reactivates or deactivates by accident.
           if (n.data.active === undefined) n.data.active = current.data.active ?? true;
@@ -422,7 +463,8 @@ export function createScimService(opts: {
         const result = applyPatch(current.data, ops, patchCtx, currentMembers);
         if (!result.changed) return { result: current };
         const at = new Date().toISOString();
-        const n = normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
+        let n = normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
+        n = await amendByHook(ctx, type, 'patch', id, current.data, n);
         if (type === 'User') {
           trackDeactivation(n.data, current.data, at);
           policy?.onUpdate(ctx.connection, n.data, current.data);
@@ -466,6 +508,7 @@ export function createScimService(opts: {
           const expectVersion = checkIfMatch(ctx.ifMatch, current);
           if (type === 'User') await policy?.check(ctx.connection, current.data, undefined, id);
           else guardSynthetic(ctx.connection, current.data, undefined);
+          await opts.hookFor?.(ctx.connection)?.({ connection: ctx.connection, type, operation: 'delete', id, before: current.data, ...(ctx.actor ? { actor: ctx.actor } : {}) });
           const soft = type === 'User' && policy?.deleteMode(ctx.connection) === 'soft';
           const changes: CommitRequest['changes'] = [{ op: 'delete', type, connection: ctx.connection, id, ...(expectVersion ? { expectVersion } : {}), ...(soft ? { soft } : {}) }];
           const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, ...(soft ? { soft } : {}) };
