@@ -36,11 +36,18 @@ export function isTempFileOf(target: string, name: string): boolean {
   return name.startsWith(prefix) && name.endsWith('.tmp');
 }
 
+/** Who a written file should belong to (set when root writes a service user's files). */
+export interface FileOwner {
+  uid: number;
+  gid: number;
+}
+
 /** Writes `data` to a new file and fsyncs it before closing. */
-async function writeSynced(io: SecretsIo, path: string, data: Buffer, mode: number): Promise<void> {
+async function writeSynced(io: SecretsIo, path: string, data: Buffer, mode: number, owner?: FileOwner): Promise<void> {
   const handle = await io.open(path, 'wx', mode);
   try {
     await handle.chmod(mode); // the umask must not widen or narrow what we ask for
+    if (owner) await handle.chown(owner.uid, owner.gid); // before the rename: never visible as root's
     await handle.writeFile(data);
     await handle.sync();
   } finally {
@@ -60,10 +67,10 @@ export async function syncDir(io: SecretsIo, dir: string): Promise<void> {
 }
 
 /** Replaces `target` durably: temp file, fsync, rename over the target, fsync the directory. */
-export async function replaceFileDurably(io: SecretsIo, target: string, data: Buffer, mode = 0o600): Promise<void> {
+export async function replaceFileDurably(io: SecretsIo, target: string, data: Buffer, mode = 0o600, owner?: FileOwner): Promise<void> {
   const tmp = tempPathFor(target);
   try {
-    await writeSynced(io, tmp, data, mode);
+    await writeSynced(io, tmp, data, mode, owner);
     await io.rename(tmp, target);
   } catch (err) {
     await io.unlink(tmp).catch(() => undefined);
@@ -76,10 +83,10 @@ export async function replaceFileDurably(io: SecretsIo, target: string, data: Bu
  * Creates `target` durably only if it does not exist yet (a link does not replace): resolves to
  * false when another process created it first.
  */
-export async function createFileDurably(io: SecretsIo, target: string, data: Buffer, mode = 0o600): Promise<boolean> {
+export async function createFileDurably(io: SecretsIo, target: string, data: Buffer, mode = 0o600, owner?: FileOwner): Promise<boolean> {
   const tmp = tempPathFor(target);
   try {
-    await writeSynced(io, tmp, data, mode);
+    await writeSynced(io, tmp, data, mode, owner);
     try {
       await io.link(tmp, target);
     } catch (err) {

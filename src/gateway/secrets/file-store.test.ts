@@ -4,7 +4,7 @@
  * (one store and two stores on one dir), durable replace order, failures mid-write, and key
  * rotation including rotations a crash interrupted.
  */
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KEY_FILE, MAX_SECRET_BYTES, openFileSecretStore, SECRETS_FILE, SecretStoreError, testing, type SecretsIo } from './index.js';
@@ -159,6 +159,20 @@ describe('file secret store', () => {
     }
     await chmod(keyFile, 0o400); // read-only for the owner is fine
     expect(await (await openFileSecretStore({ dataDir: dir })).get('c1:password')).toBe(PW);
+  });
+
+  it.runIf(posix && process.getuid?.() === 0)('as root, keeps the files owned by the service user who owns the data dir (new, replaced and rotated)', async () => {
+    const dir = await tempDir();
+    await chown(dir, 4321, 4322);
+    const store = await openFileSecretStore({ dataDir: dir });
+    const owners = async (): Promise<string[]> =>
+      Promise.all([SECRETS_FILE, KEY_FILE].map(async (n) => `${n} ${(await stat(join(dir, n))).uid}:${(await stat(join(dir, n))).gid}`));
+    await store.set('c1:password', PW);
+    expect(await owners()).toEqual([`${SECRETS_FILE} 4321:4322`, `${KEY_FILE} 4321:4322`]);
+    await store.set('c1:password', 'replaced by root');
+    await store.rotateKey();
+    expect(await owners()).toEqual([`${SECRETS_FILE} 4321:4322`, `${KEY_FILE} 4321:4322`]);
+    expect((await stat(join(dir, KEY_FILE))).mode & 0o777).toBe(0o600);
   });
 
   it('reads back after a restart, and with the key file kept outside the data dir', async () => {

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { assertAccount, assertSecretValue, SECRET_SERVICE } from './account.js';
-import { acquireFileLock, createFileDurably, isTempFileOf, realIo, replaceFileDurably, SerialQueue, syncDir, type SecretsIo } from './durable.js';
+import { acquireFileLock, createFileDurably, isTempFileOf, realIo, replaceFileDurably, SerialQueue, syncDir, type FileOwner, type SecretsIo } from './durable.js';
 import { SecretStoreError } from './errors.js';
 import {
   emptySecretsFile,
@@ -102,15 +102,22 @@ export async function readKeyFile(keyFile: string): Promise<SecretsKey | undefin
   return keyFromBytes(await fs.readFile(keyFile), keyFile);
 }
 
-/** As root, gives a new or replaced file to the owner of the old file or of its directory, so a service user keeps access. */
-async function keepOwner(path: string, ownerOf: string): Promise<void> {
-  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return;
-  try {
-    const s = await fs.stat(ownerOf);
-    if (s.uid !== 0 || s.gid !== 0) await fs.chown(path, s.uid, s.gid);
-  } catch {
-    /* nothing to follow */
+/**
+ * When root writes (`sudo scim-bridge …`), the owner a file must keep so the service user can
+ * still read it: the replaced file's owner, or for a new file its directory's. Undefined
+ * otherwise (the file is simply ours).
+ */
+async function ownerToKeep(target: string): Promise<FileOwner | undefined> {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  for (const path of [target, dirname(target)]) {
+    try {
+      const s = await fs.stat(path);
+      return s.uid !== 0 || s.gid !== 0 ? { uid: s.uid, gid: s.gid } : undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
+  return undefined;
 }
 
 class FileStore implements FileSecretStore {
@@ -226,8 +233,7 @@ class FileStore implements FileSecretStore {
         await fs.mkdir(dirname(this.keyFile), { recursive: true, mode: 0o700 });
         // Crash-safe order: new key beside the old, secrets under the new key, then the key swap.
         // A crash in between leaves `<keyFile>.new` matching the file; open() finishes the swap.
-        await replaceFileDurably(this.io, this.pendingKeyFile, next.bytes, 0o600);
-        await keepOwner(this.pendingKeyFile, dirname(this.keyFile));
+        await replaceFileDurably(this.io, this.pendingKeyFile, next.bytes, 0o600, await ownerToKeep(this.keyFile));
         const rotated = emptySecretsFile();
         for (const [account, value] of plain) rotated.entries[account] = sealEntry(next, account, value, new Date(data.entries[account].updatedAt));
         plain.clear();
@@ -366,8 +372,7 @@ class FileStore implements FileSecretStore {
     if (onDisk) return (this.key = onDisk);
     await fs.mkdir(dirname(this.keyFile), { recursive: true, mode: 0o700 });
     const fresh = generateKey();
-    if (await createFileDurably(this.io, this.keyFile, fresh.bytes, 0o600)) {
-      await keepOwner(this.keyFile, dirname(this.keyFile));
+    if (await createFileDurably(this.io, this.keyFile, fresh.bytes, 0o600, await ownerToKeep(this.keyFile))) {
       this.logger.info({ keyFile: this.keyFile, keyId: fresh.id }, 'created the secrets key file');
       return (this.key = fresh);
     }
@@ -394,14 +399,12 @@ class FileStore implements FileSecretStore {
 
   private async writeFile(data: SecretsFileData): Promise<void> {
     await this.sweepTempFiles();
-    const existed = await this.exists(this.file);
     try {
-      await replaceFileDurably(this.io, this.file, serializeSecretsFile(data), 0o600);
+      await replaceFileDurably(this.io, this.file, serializeSecretsFile(data), 0o600, await ownerToKeep(this.file));
     } finally {
       // Whatever happened, the next read goes to the disk.
       this.snapshot = { data: this.snapshot.data, stamp: 'unread' };
     }
-    if (!existed) await keepOwner(this.file, this.dataDir);
     this.snapshot = { data, stamp: await stampOf(this.file) };
   }
 
