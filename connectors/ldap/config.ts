@@ -71,7 +71,18 @@ export const ldapConfigSchema = z
     tlsCaFile: z.string().min(1).optional(),
     /** Verify the directory's certificate (leave on outside a lab). */
     rejectUnauthorized: z.boolean().default(true),
-    bindDN: dn,
+    /** A DN; Active Directory also takes a user principal name (admin@corp.example.org). */
+    bindDN: z.string().min(1).refine(
+      (v) => {
+        if (/^[^@\s]+@[^@\s]+$/.test(v)) return true;
+        try {
+          return parseDN(v).length > 0;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'a DN such as cn=admin,dc=example,dc=org (or, for AD, a UPN such as admin@corp.example.org)' },
+    ),
     bindPassword: secret(z.string().min(1)),
     profile: z.enum(['openldap', 'activeDirectory']).default('openldap'),
     users: z

@@ -18,6 +18,7 @@ import {
   type TargetValue,
 } from '../../../connectors/sdk/index.js';
 import { createDemoConnector } from '../../../connectors/demo/index.js';
+import { createLdapConnector } from '../../../connectors/ldap/index.js';
 import { compileElementFilter, parsePath } from '../scim/filter/index.js';
 import { BRIDGE_USER_SCHEMA, type AttributeResolver } from '../scim/index.js';
 import type { OutboxEntry, ScimJson, Store } from '../store/index.js';
@@ -76,7 +77,7 @@ export const DEFAULT_USER_MAPPING: Record<string, MappingRule> = {
 
 /** Built-in connector types. The connectors of issue 4 (ldap, sql, rest, csv, script) register here. */
 export function builtInConnectorTypes(): Map<string, () => ConnectorDefinition<unknown>> {
-  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>]]);
+  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>], ['ldap', () => createLdapConnector() as unknown as ConnectorDefinition<unknown>]]);
 }
 
 type Reader = (resource: ScimJson) => TargetValue | undefined;
