@@ -87,6 +87,16 @@ describe('claim protection', () => {
     expect((await claim.post('/Users', user('free@example.com'))).status).toBe(201);
   });
 
+  it('links an account that carries the same externalId: it is this IdP\'s user, renamed', async () => {
+    claimDir.users.set('users/old-name@example.com', { scimId: 'earlier-install', externalId: 'okta-00u1', userName: 'old-name@example.com', active: true, attributes: {} });
+    const r = await claim.post('/Users', user('new-name@example.com', { externalId: 'okta-00u1' }));
+    expect(r.status).toBe(201);
+    await waitFor(async () => (await pending('claim-1')) === 0, 5_000, 'the delivery');
+    // One account, renamed (the demo's key follows the userName), linked to the new SCIM user.
+    expect([...claimDir.users.values()].filter((u) => u.externalId === 'okta-00u1').map((u) => u.userName)).toEqual(['new-name@example.com']);
+    expect(await gw.gateway.store.linkOf('claim-1', r.body.id)).toBe('users/new-name@example.com');
+  });
+
   it('takes the account over when the policy says link', async () => {
     const key = seed(linkDir, 'adopt@example.com');
     const r = await link.post('/Users', user('adopt@example.com', { displayName: 'Adopted' }));

@@ -246,7 +246,7 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
       const secrets = secretReaderFor(cfg.id, cfg.config, opts.secrets, opts.env);
       const instance = await startConnectorInstance(connection, cfg, opts.types, opts.resolver, opts.loggerFor(cfg.id), secrets);
       instances.set(cfg.id, instance);
-      targets.set(cfg.id, deliveryTargetFor(instance, opts.store, () => (entries.get(connection)?.policies ?? DEFAULT_POLICY).existingAccounts));
+      targets.set(cfg.id, deliveryTargetFor(instance, opts.store, () => entries.get(connection)?.policies ?? DEFAULT_POLICY));
       statuses.set(cfg.id, { id: cfg.id, connection, type: cfg.type, state: 'running', since });
     } catch (err) {
       const reason = (err as Error).message;

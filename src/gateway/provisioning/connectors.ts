@@ -18,6 +18,7 @@ import {
   type TargetValue,
 } from '../../../connectors/sdk/index.js';
 import { createDemoConnector } from '../../../connectors/demo/index.js';
+import { createSqlConnector } from '../../../connectors/sql/index.js';
 import { createLdapConnector } from '../../../connectors/ldap/index.js';
 import { compileElementFilter, parsePath } from '../scim/filter/index.js';
 import { BRIDGE_USER_SCHEMA, type AttributeResolver } from '../scim/index.js';
@@ -31,11 +32,14 @@ const mappingRuleSchema = z.union([
     .object({
       path: z.string().min(1).optional(),
       const: z.union([z.string(), z.number(), z.boolean()]).optional(),
+      /** SCIM paths whose values are joined with `separator` (missing ones are skipped): `["name.givenName", "name.familyName"]`. */
+      concat: z.array(z.string().min(1)).min(2).optional(),
+      separator: z.string().default(' ').optional(),
       transform: z.enum(['lowercase', 'uppercase', 'trim']).optional(),
       default: z.union([z.string(), z.number(), z.boolean()]).optional(),
     })
     .strict()
-    .refine((r) => (r.path === undefined) !== (r.const === undefined), 'give either "path" or "const"'),
+    .refine((r) => [r.path, r.const, r.concat].filter((v) => v !== undefined).length === 1, 'give one of "path", "const" or "concat"'),
 ]);
 
 export const connectorInstanceSchema = z
@@ -77,7 +81,7 @@ export const DEFAULT_USER_MAPPING: Record<string, MappingRule> = {
 
 /** Built-in connector types. The connectors of issue 4 (ldap, sql, rest, csv, script) register here. */
 export function builtInConnectorTypes(): Map<string, () => ConnectorDefinition<unknown>> {
-  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>], ['ldap', () => createLdapConnector() as unknown as ConnectorDefinition<unknown>]]);
+  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>], ['sql', () => createSqlConnector() as unknown as ConnectorDefinition<unknown>], ['ldap', () => createLdapConnector() as unknown as ConnectorDefinition<unknown>]]);
 }
 
 type Reader = (resource: ScimJson) => TargetValue | undefined;
@@ -91,7 +95,20 @@ export function compileRule(rule: MappingRule, resolver: AttributeResolver, targ
     return out;
   };
   if (r.const !== undefined) return () => finish(r.const);
-  const path = parsePath(r.path!);
+  if (r.concat) {
+    const parts = r.concat.map((p, i) => compileRule(p, resolver, `${target}.concat[${i}]`));
+    const separator = r.separator ?? ' ';
+    return (resource) => {
+      const values = parts.map((read) => read(resource)).filter((v): v is string | number | boolean => v !== undefined && v !== null && v !== '' && !Array.isArray(v));
+      return finish(values.length === 0 ? undefined : values.map(String).join(separator));
+    };
+  }
+  let path: ReturnType<typeof parsePath>;
+  try {
+    path = parsePath(r.path!);
+  } catch (err) {
+    throw new Error(`mapping for "${target}": ${(err as Error).message}`);
+  }
   const resolved = resolver.resolve(path.schema, path.attr, path.subAttr);
   if (!resolved) throw new Error(`mapping for "${target}": no SCIM attribute "${r.path}" (see /Schemas)`);
   const matches = path.filter ? compileElementFilter(path.filter, resolved, resolver) : undefined;
@@ -149,30 +166,50 @@ export async function startConnectorInstance(
   };
 }
 
+/**
+ * An account in the target that a new user would collide with, found through the connector's
+ * lookup: by the principal attribute (externalId: the same IdP identity) first, then by userName.
+ */
+export async function findExistingAccount(
+  instance: ConnectorInstance,
+  resource: ScimJson,
+  principal: 'externalId' | 'userName',
+): Promise<{ key: string; byPrincipal: boolean } | undefined> {
+  if (!instance.host.manifest.capabilities.lookup) return undefined;
+  const externalId = typeof resource.externalId === 'string' ? resource.externalId : '';
+  if (principal === 'externalId' && externalId) {
+    const found = await instance.host.findUser({ externalId });
+    if (found) return { key: found.key, byPrincipal: true };
+  }
+  const userName = typeof resource.userName === 'string' ? resource.userName : '';
+  if (!userName) return undefined;
+  const found = await instance.host.findUser({ userName });
+  return found ? { key: found.key, byPrincipal: false } : undefined;
+}
+
 /** The outbox worker's view of an instance: an outbox entry becomes one SDK operation. */
 export function deliveryTargetFor(
   instance: ConnectorInstance,
   store: Store,
-  /** The connection's claim policy (existingAccounts), read at each delivery. */
-  existingAccounts: () => 'refuse' | 'link' = () => 'refuse',
+  /** The connection's claim policy, read at each delivery. */
+  policy: () => { existingAccounts: 'refuse' | 'link'; principal: 'externalId' | 'userName' } = () => ({ existingAccounts: 'refuse', principal: 'externalId' }),
 ): DeliveryTarget {
   /**
    * Claim protection at delivery: the SCIM create may have been accepted while the target could
    * not be searched. Before creating, look again: an account this connector never linked is
    * refused (dead letter, the console shows why) or taken over, by policy.
    */
-  const claim = async (userName: string, resourceId: string): Promise<string | undefined> => {
-    if (!instance.host.manifest.capabilities.lookup || !userName) return undefined;
-    const found = await instance.host.findUser({ userName });
-    if (!found) return undefined;
-    const owner = await store.linkedResource(instance.id, found.key);
-    if (owner !== undefined) return found.key; // linked by this connector before: this connection's own account (a re-hire)
-    if (existingAccounts() === 'refuse') {
+  const claim = async (resource: ScimJson): Promise<string | undefined> => {
+    const { existingAccounts, principal } = policy();
+    const existing = await findExistingAccount(instance, resource, principal);
+    if (!existing) return undefined;
+    if (existing.byPrincipal || (await store.linkedResource(instance.id, existing.key)) !== undefined) return existing.key;
+    if (existingAccounts === 'refuse') {
       throw new ConflictError(
-        `an account "${userName}" already exists in the target (${found.key}) and is not managed by connection "${instance.connection}": remove or rename it there, or set the connection's existingAccounts policy to "link", then retry this entry`,
+        `an account "${String(resource.userName)}" already exists in the target (${existing.key}) and is not managed by connection "${instance.connection}": remove or rename it there, or set the connection's existingAccounts policy to "link", then retry this entry`,
       );
     }
-    return found.key;
+    return existing.key;
   };
   const memberKeys = async (ids: string[] | undefined, adding: boolean): Promise<string[]> => {
     const keys: string[] = [];
@@ -202,7 +239,7 @@ export function deliveryTargetFor(
       switch (entry.kind) {
         case 'createUser': {
           // A create retried after its result was lost finds the key already linked: update instead.
-          const existing = key ?? (await claim(String(resource.userName ?? ''), entry.resourceId));
+          const existing = key ?? (await claim(resource));
           if (existing) {
             const result = await instance.host.apply({ kind: 'updateUser', ...base, key: existing, user: user() });
             return { key: result.key ?? existing };

@@ -47,6 +47,12 @@ export const policySchema = z
      * (`refuse`, 409 uniqueness), or taken over and updated (`link`).
      */
     existingAccounts: z.enum(['refuse', 'link']).default('refuse'),
+    /**
+     * The SCIM attribute that identifies a user to a target's lookup (Mendix's principal
+     * attribute): `externalId` (the IdP's immutable id; default) or `userName`. An account found
+     * by its externalId is this IdP's user and is linked; one found only by userName is a claim.
+     */
+    principal: z.enum(['externalId', 'userName']).default('externalId'),
     /** A custom provisioning hook (JS module or command) that may amend or veto each write (hooks.ts). */
     hook: hookSchema.optional(),
   })

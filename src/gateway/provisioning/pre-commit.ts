@@ -6,11 +6,11 @@
  *   it and a refusal becomes the IdP's SCIM error, with nothing committed.
  * Both return changes (target links, audit records) that ride in the write's own commit.
  */
-import { classifyError, type UserQuery } from '../../../connectors/sdk/index.js';
+import { classifyError } from '../../../connectors/sdk/index.js';
 import { ScimError, type Actor, type PreparedChange, type ResourceEvent } from '../scim/index.js';
 import type { OutboxChange, OutboxEntry, Store } from '../store/index.js';
 import { auditDraftForDelivery } from './audit-records.js';
-import type { ConnectorInstance } from './connectors.js';
+import { findExistingAccount, type ConnectorInstance } from './connectors.js';
 import { outboxEntriesFor } from './events.js';
 import type { DeliveryTarget } from './outbox-worker.js';
 import { isSyntheticGroup, type ConnectionPolicy } from './policies.js';
@@ -61,23 +61,23 @@ export function createPreCommit(opts: PreCommitOptions): (event: ResourceEvent, 
   async function claimCheck(event: ResourceEvent, changes: OutboxChange[]): Promise<void> {
     if (event.type !== 'User' || event.before || !event.after) return;
     const userName = typeof event.after.userName === 'string' ? event.after.userName : '';
-    if (!userName) return;
     const policy = opts.policyFor(event.connection);
     for (const id of opts.connectorsOf(event.connection)) {
       const instance = opts.instance(id);
       if (!instance?.host.manifest.capabilities.lookup) continue;
       let found;
       try {
-        found = await withTimeout(instance.host.findUser({ userName } as UserQuery), lookupTimeout, `looking up "${userName}" in connector "${id}"`);
+        found = await withTimeout(findExistingAccount(instance, event.after, policy.principal), lookupTimeout, `looking up "${userName}" in connector "${id}"`);
       } catch (err) {
         // A target that is down must not fail the IdP: the delivery looks again before it creates.
         opts.logger.warn({ connector: id, err: instance.host.redact((err as Error).message) }, 'claim check skipped: the target could not be searched; the delivery checks again');
         continue;
       }
       if (!found) continue;
-      const owner = await opts.store.linkedResource(id, found.key);
-      // A key this connector linked before (a re-hire after a delete) is this connection's to reuse.
-      if (owner === undefined && policy.existingAccounts === 'refuse') {
+      // Found by the principal (the same IdP identity), or a key this connector linked before (a
+      // re-hire after a delete): this connection's own account.
+      const own = found.byPrincipal || (await opts.store.linkedResource(id, found.key)) !== undefined;
+      if (!own && policy.existingAccounts === 'refuse') {
         throw ScimError.uniqueness(
           `An account "${userName}" already exists in the target of connector "${id}" (${found.key}) and is not managed by connection "${event.connection}". ` +
             `Remove or rename it there, or set connections.${event.connection}.policies.existingAccounts to "link" to take it over.`,
