@@ -83,7 +83,7 @@ export function attributeInMessage(message: string): string | undefined {
   const patterns = [
     /requires attribute '([^']+)'/i,
     /attribute '([^']+)' not allowed/i,
-    /^([A-Za-z][\w-]*): value #\d/m,
+    /(?:^|: )([A-Za-z][\w-]*): value #\d/m,
     /^([A-Za-z][\w-]*): (?:attribute type undefined|no equality matching rule|multiple values provided)/m,
     /attribute ['"]?([A-Za-z][\w-]*)['"]? (?:is )?(?:already in use|already exists|not allowed|invalid)/i,
     /\b([A-Za-z][\w-]*) contains invalid/i,

@@ -114,7 +114,8 @@ interface LdapChange {
 /** A request as the directory receives it (and as preview() shows it). */
 type LdapRequest =
   | { op: 'add'; dn: string; attributes: LdapAttribute[] }
-  | { op: 'modify'; dn: string; changes: LdapChange[] }
+  /** `membership`: a member change, re-planned from a fresh read when sent (groups change under us). */
+  | { op: 'modify'; dn: string; changes: LdapChange[]; membership?: { add: string[]; remove: string[] } }
   | { op: 'modifyDN'; dn: string; newDN: string }
   | { op: 'delete'; dn: string };
 
@@ -578,15 +579,16 @@ class LdapConnector implements Connector<LdapConfig> {
     return this.withSession(async (s) => {
       const plan = await this.planUser(s, key, user);
       for (const req of plan.requests) {
+        if (req.op === 'modify' && req.membership) {
+          await this.applyMembers(s, req.dn, req.membership.add, req.membership.remove, true);
+          continue;
+        }
         try {
           await this.send(s, req);
         } catch (err) {
-          const rc = resultCode(err);
-          if (req.op === 'modifyDN' && rc === LDAP.entryAlreadyExists) {
+          if (req.op === 'modifyDN' && resultCode(err) === LDAP.entryAlreadyExists) {
             throw new ConflictError(`cannot move ${req.dn} to ${req.newDN}: another entry is already there (userName "${user.userName}")`);
           }
-          // A group that changed between our read and our write: its member values are already right.
-          if (req.op === 'modify' && !sameDN(req.dn, plan.newDN) && (rc === LDAP.attributeOrValueExists || rc === LDAP.noSuchAttribute)) continue;
           throw operationFailure(err, this.errorContext(s.url, { action: describe(req).description, attributes: attributesOf(req) }));
         }
       }
@@ -622,13 +624,8 @@ class LdapConnector implements Connector<LdapConfig> {
     await this.withSession(async (s) => {
       // Groups first: a retry after the entry is gone would no longer know to clean them.
       for (const req of await this.planDelete(s, key)) {
-        try {
-          await this.send(s, req);
-        } catch (err) {
-          const rc = resultCode(err);
-          if (req.op === 'modify' && (rc === LDAP.noSuchAttribute || rc === LDAP.noSuchObject)) continue;
-          throw operationFailure(err, this.errorContext(s.url, { action: describe(req).description }));
-        }
+        if (req.op === 'modify' && req.membership) await this.applyMembers(s, req.dn, req.membership.add, req.membership.remove, true);
+        else await this.exec(s, req);
       }
     });
   }
@@ -791,7 +788,7 @@ class LdapConnector implements Connector<LdapConfig> {
     if (toAdd.length) changes.push({ operation: 'add', type: attr, values: toAdd });
     if (toRemove.length) changes.push({ operation: 'delete', type: attr, values: toRemove });
     // One modify is atomic and schema-checked as a whole: groupOfNames is never seen without a member.
-    return changes.length ? { op: 'modify', dn: groupDN, changes } : undefined;
+    return changes.length ? { op: 'modify', dn: groupDN, changes, membership: { add, remove } } : undefined;
   }
 
   private async groupsReferencing(s: Session, dn: string): Promise<string[]> {
@@ -855,6 +852,10 @@ class LdapConnector implements Connector<LdapConfig> {
         }
       }
       for (const req of plan.requests) {
+        if (req.op === 'modify' && req.membership) {
+          await this.applyMembers(s, req.dn, req.membership.add, req.membership.remove, true);
+          continue;
+        }
         try {
           await this.send(s, req);
         } catch (err) {
@@ -872,27 +873,39 @@ class LdapConnector implements Connector<LdapConfig> {
     await this.withSession((s) => this.exec(s, { op: 'delete', dn: key }));
   }
 
-  private async changeMembers(groupKey: TargetKey, add: TargetKey[], remove: TargetKey[]): Promise<void> {
-    await this.withSession(async (s) => {
-      // One retry: another writer may change the group between our read and our modify.
-      for (let attempt = 1; ; attempt++) {
-        const req = await this.planMembers(s, groupKey, add, remove);
-        if (!req) return;
-        try {
-          await this.send(s, req);
-          return;
-        } catch (err) {
-          const rc = resultCode(err);
-          // Samba answers entryAlreadyExists where RFC 4511 says attributeOrValueExists.
-          const raced = rc === LDAP.attributeOrValueExists || rc === LDAP.noSuchAttribute || rc === LDAP.entryAlreadyExists;
-          if (raced && attempt < 2) continue;
-          if (rc === LDAP.noSuchObject && add.length) {
-            throw new PermanentError(`cannot add to ${groupKey}: a member DN does not exist in the directory (${(err as Error).message})`, { code: 'ldap_no_such_member', cause: err });
-          }
-          throw operationFailure(err, this.errorContext(s.url, { action: describe(req).description, attributes: attributesOf(req) }));
-        }
+  /**
+   * Reads the group, sends the one modify that gets its members right, and starts over when the
+   * group changed in between (the gateway's queue for the group and a user's rename or delete may
+   * touch it at the same time). `tolerateGone`: a group deleted meanwhile needs no fixing.
+   */
+  private async applyMembers(s: Session, groupDN: string, add: string[], remove: string[], tolerateGone = false): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let req: LdapRequest | undefined;
+      try {
+        req = await this.planMembers(s, groupDN, add, remove);
+      } catch (err) {
+        if (tolerateGone && err instanceof NotFoundError) return;
+        throw err;
       }
-    });
+      if (!req) return;
+      try {
+        await this.send(s, req);
+        return;
+      } catch (err) {
+        const rc = resultCode(err);
+        // Samba answers entryAlreadyExists where RFC 4511 says attributeOrValueExists.
+        const raced = rc === LDAP.attributeOrValueExists || rc === LDAP.noSuchAttribute || rc === LDAP.entryAlreadyExists;
+        if (raced && attempt < 3) continue;
+        if (rc === LDAP.noSuchObject && add.length) {
+          throw new PermanentError(`cannot add to ${groupDN}: a member DN does not exist in the directory (${(err as Error).message})`, { code: 'ldap_no_such_member', cause: err });
+        }
+        throw operationFailure(err, this.errorContext(s.url, { action: describe(req).description, attributes: attributesOf(req) }));
+      }
+    }
+  }
+
+  private async changeMembers(groupKey: TargetKey, add: TargetKey[], remove: TargetKey[]): Promise<void> {
+    await this.withSession((s) => this.applyMembers(s, groupKey, add, remove));
   }
 
   async addMembers(groupKey: TargetKey, memberKeys: TargetKey[]): Promise<void> {
