@@ -18,6 +18,9 @@ import {
   type TargetValue,
 } from '../../../connectors/sdk/index.js';
 import { createDemoConnector } from '../../../connectors/demo/index.js';
+import { createRestConnector } from '../../../connectors/rest/index.js';
+import { createCsvConnector } from '../../../connectors/csv/index.js';
+import { createScriptConnector } from '../../../connectors/script/index.js';
 import { createSqlConnector } from '../../../connectors/sql/index.js';
 import { createLdapConnector } from '../../../connectors/ldap/index.js';
 import { compileElementFilter, parsePath } from '../scim/filter/index.js';
@@ -81,7 +84,7 @@ export const DEFAULT_USER_MAPPING: Record<string, MappingRule> = {
 
 /** Built-in connector types. The connectors of issue 4 (ldap, sql, rest, csv, script) register here. */
 export function builtInConnectorTypes(): Map<string, () => ConnectorDefinition<unknown>> {
-  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>], ['sql', () => createSqlConnector() as unknown as ConnectorDefinition<unknown>], ['ldap', () => createLdapConnector() as unknown as ConnectorDefinition<unknown>]]);
+  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>], ['rest', () => createRestConnector() as unknown as ConnectorDefinition<unknown>], ['csv', () => createCsvConnector() as unknown as ConnectorDefinition<unknown>], ['script', () => createScriptConnector() as unknown as ConnectorDefinition<unknown>], ['sql', () => createSqlConnector() as unknown as ConnectorDefinition<unknown>], ['ldap', () => createLdapConnector() as unknown as ConnectorDefinition<unknown>]]);
 }
 
 type Reader = (resource: ScimJson) => TargetValue | undefined;
