@@ -1,7 +1,7 @@
 /**
  * Distinguished names (RFC 4514): parse, format with escaping, normalise for comparison, and
  * render the connector's DN templates. Hand-written because ldapts only builds DNs (with LDAPv2
- * quoting for edge spaces) and cannot parse them; see docs/decisions/0006-ldap-dn-handling.md.
+ * quoting for edge spaces) and cannot parse them; see docs/decisions/0008-ldap-dn-handling.md.
  */
 
 /** One `type=value` pair; `value` is unescaped (the real characters). */
@@ -46,7 +46,7 @@ export function parseDN(dn: string): Rdn[] {
     skipSpaces();
     let value: string;
     if (dn[i] === '#') {
-      // hexstring: the BER encoding of the value; kept as written, it is compared as such.
+      // hexstring (a BER encoding): kept as its text; only compared, never written back as one.
       const start = i;
       i++;
       while (i < n && /[0-9a-fA-F]/.test(dn[i]!)) i++;
@@ -71,7 +71,8 @@ export function parseDN(dn: string): Rdn[] {
           }
           continue;
         }
-        if (ch === '"' || ch === '<' || ch === '>' || ch === '=') throw new DnSyntaxError(dn, `unescaped "${ch}" at position ${i}`);
+        // RFC 4514 §3: '=' may stand unescaped in a value; these may not.
+        if (ch === '"' || ch === '<' || ch === '>') throw new DnSyntaxError(dn, `unescaped "${ch}" at position ${i}`);
         if (ch === ' ') {
           pendingSpaces++;
           i++;
@@ -117,11 +118,12 @@ export function escapeDNValue(value: string): string {
   return out;
 }
 
-/** Formats RDNs as an RFC 4514 string, escaping every value. */
+/**
+ * Formats RDNs as an RFC 4514 string, escaping every value (a leading `#` too: a value is never
+ * sent as a BER hexstring, so a cn of "#41" stays those three characters).
+ */
 export function formatDN(rdns: Rdn[]): string {
-  return rdns
-    .map((rdn) => rdn.map(({ type, value }) => `${type}=${value.startsWith('#') && /^#([0-9a-fA-F]{2})+$/.test(value) ? value : escapeDNValue(value)}`).join('+'))
-    .join(',');
+  return rdns.map((rdn) => rdn.map(({ type, value }) => `${type}=${escapeDNValue(value)}`).join('+')).join(',');
 }
 
 /**
