@@ -125,6 +125,9 @@ export async function startMariadb(options: MariadbServerOptions = {}): Promise<
       `--log-error=${errorLog}`,
       `--tmpdir=${dir}`,
       '--skip-name-resolve',
+      // Debian's /etc/mysql sets utf8mb4; --no-defaults would otherwise fall back to latin1.
+      '--character-set-server=utf8mb4',
+      '--collation-server=utf8mb4_general_ci',
       '--skip-log-bin',
       '--innodb-buffer-pool-size=32M',
       '--innodb-log-file-size=16M',
@@ -183,7 +186,7 @@ export async function startMariadb(options: MariadbServerOptions = {}): Promise<
     }
     const c = await rootConnection();
     try {
-      await c.query(`CREATE DATABASE \`${database}\``);
+      await c.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4`);
       for (const host of ['%', 'localhost']) {
         await c.query('CREATE USER ?@? IDENTIFIED BY ?', [user, host, password]);
         await c.query(`GRANT ALL ON \`${database}\`.* TO ?@?`, [user, host]);

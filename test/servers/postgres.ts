@@ -14,6 +14,7 @@
  * fails; the superuser `postgres` is trusted on the Unix socket only, which lives in the temp dir.
  * fsync is off by default (throw-away data): a killed server keeps what it committed, a machine
  * crash would not; pass `settings: { fsync: 'on' }` when a test needs real durability.
+ * `tls: { certPem, keyPem }` turns TLS on (plain TCP still accepted), for tests of CA checks.
  * A process exit hook stops the server if a test run dies before `close()`.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -36,6 +37,8 @@ export interface PostgresServerOptions {
   password?: string;
   /** Extra postgresql.conf settings (`name: value`, value written verbatim, quote strings yourself). */
   settings?: Record<string, string>;
+  /** Turns TLS on with this certificate and key (PEM); plain connections keep working. */
+  tls?: { certPem: string; keyPem: string };
 }
 
 export interface PostgresServer {
@@ -192,7 +195,17 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
       join(dataDir, 'pg_hba.conf'),
       ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
     );
+    if (options.tls) {
+      // PostgreSQL wants its key owned by its own user and unreadable by others.
+      writeFileSync(join(dataDir, 'server.crt'), options.tls.certPem);
+      writeFileSync(join(dataDir, 'server.key'), options.tls.keyPem, { mode: 0o600 });
+      if (isRoot) {
+        const { uid, gid } = postgresIds();
+        for (const f of ['server.crt', 'server.key']) chownSync(join(dataDir, f), uid, gid);
+      }
+    }
     const settings: Record<string, string> = {
+      ...(options.tls ? { ssl: 'on', ssl_cert_file: "'server.crt'", ssl_key_file: "'server.key'" } : {}),
       listen_addresses: "'127.0.0.1'",
       unix_socket_directories: `'${dir}'`,
       password_encryption: "'scram-sha-256'",
