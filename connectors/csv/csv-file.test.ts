@@ -235,6 +235,10 @@ describe('test(), preview and capabilities', () => {
   it('without a groups file the groups capabilities are off; a bad column set is refused at start', async () => {
     const host = await hostWith();
     expect(host.manifest.capabilities).toMatchObject({ groups: false, membership: false, read: true, lookup: true });
+    // No externalId column: a lookup by externalId finds nothing (the gateway then asks by userName).
+    await host.apply({ kind: 'createUser', ...op(), user: { ...user('ada'), externalId: 'okta-1' } });
+    expect(await host.findUser({ externalId: 'okta-1' })).toBeUndefined();
+    expect((await host.findUser({ userName: 'ada' }))?.key).toBe('ada');
     const err = await hostWith({ columns: ['givenName'] }).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/exactly one column must be \{ "field": "key" \}/);
   });

@@ -409,9 +409,9 @@ class CsvConnector implements Connector<CsvConfig> {
   }
 
   async findUser(query: UserQuery): Promise<TargetEntry | undefined> {
-    if ('externalId' in query && !this.column('externalId')) {
-      throw new PermanentError('lookup by externalId needs a column { "field": "externalId" }', { code: 'not_configured' });
-    }
+    // A file without an externalId column cannot be searched by it: nothing is found that way,
+    // and the gateway goes on to look the userName up.
+    if ('externalId' in query && !this.column('externalId')) return undefined;
     const table = await this.readUsers();
     for (const row of table.rows) {
       const entry = this.entryOf(row);

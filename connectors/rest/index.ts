@@ -570,7 +570,9 @@ class RestConnector implements Connector<RestConfig> {
   async findUser(query: UserQuery): Promise<TargetEntry | undefined> {
     const byName = 'userName' in query;
     const t = byName ? this.required('findUser') : this.config.operations.findUserByExternalId;
-    if (!t) throw new PermanentError('lookup by externalId needs operations.findUserByExternalId', { code: 'not_configured' });
+    // Without a template the API cannot be searched by externalId: nothing is found that way, and
+    // the gateway goes on to look the userName up.
+    if (!t) return undefined;
     const r = this.render(t, byName ? { userName: query.userName } : { externalId: query.externalId });
     const res = await this.send(r);
     if (res.status === 404) return undefined;

@@ -326,6 +326,16 @@ describe('capabilities follow the templates configured', () => {
     expect(basic.readAccount(key!)?.status).toBe('disabled');
     expect(basic.requests.at(-1)).toMatchObject({ method: 'PUT', path: `/api/v1/accounts/${key}` });
   });
+
+  it('without findUserByExternalId, a lookup by externalId finds nothing and sends nothing (the gateway then asks by userName)', async () => {
+    const host = await hostFor(basic, (c) => {
+      const { findUserByExternalId: _x, ...operations } = c.operations;
+      return { ...c, operations };
+    });
+    const before = basic.requests.length;
+    expect(await host.findUser({ externalId: 'okta-00u1' })).toBeUndefined();
+    expect(basic.requests.length).toBe(before);
+  });
 });
 
 describe('preview and test()', () => {

@@ -64,6 +64,7 @@ describe('csv connector end to end', () => {
     const created = await c.post(
       '/Users',
       user('ada.lovelace@example.com', {
+        externalId: 'okta-00u2',
         name: { givenName: 'Ada', familyName: 'Lovelace, Countess' },
         emails: [{ value: 'ada@example.com', type: 'work', primary: true }],
         [ENTERPRISE]: { department: '=Analytical "Engines"' },
