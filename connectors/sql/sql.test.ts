@@ -1,7 +1,7 @@
 /**
  * The sql connector against real databases started by this file: PostgreSQL and MariaDB (private
  * servers in temp dirs, test/servers/) and SQLite (a temp file). The conformance kit runs table
- * mode on all three and templated mode on PostgreSQL; the rest covers injection attempts,
+ * mode and templated mode on all three; the rest covers injection attempts,
  * identifier validation, error classification (killed server, wrong password, constraint
  * violations, timeouts), preview and paging. Every check reads the database directly.
  */
@@ -297,6 +297,84 @@ runConnectorConformance(
   },
 );
 
+// ---- MariaDB, templated mode: the auto-increment id comes back as the insert id ----------------------
+
+const MARIA_AUTO_ID_SCHEMA = [
+  `CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, user_name VARCHAR(190) NOT NULL UNIQUE, external_id VARCHAR(190), scim_id CHAR(36) UNIQUE,
+     active TINYINT(1) NOT NULL DEFAULT 1, given_name VARCHAR(100), family_name VARCHAR(100), email VARCHAR(190)) ENGINE=InnoDB`,
+  'CREATE TABLE `groups` (id INT AUTO_INCREMENT PRIMARY KEY, display_name VARCHAR(190) NOT NULL, scim_id CHAR(36) NOT NULL UNIQUE) ENGINE=InnoDB',
+  'CREATE TABLE group_members (group_id INT NOT NULL, user_id INT NOT NULL, PRIMARY KEY (group_id, user_id)) ENGINE=InnoDB',
+];
+
+/** The MySQL/MariaDB example of README.md, verbatim. */
+function mariaStatementsConfig(database: string): SqlConfig {
+  const cols = 'id AS `key`, user_name AS userName, external_id AS externalId, active, given_name, family_name, email';
+  return {
+    dialect: 'mariadb',
+    connection: { host: '127.0.0.1', port: maria.port, database, user: maria.user },
+    pageSize: 2,
+    statements: {
+      createUser:
+        'INSERT INTO users (user_name, external_id, scim_id, active, given_name, family_name, email) VALUES (:userName, :externalId, :scimId, :active, :attr.given_name, :attr.family_name, :attr.email)',
+      updateUser:
+        'UPDATE users SET user_name = :userName, external_id = :externalId, active = :active, given_name = :attr.given_name, family_name = :attr.family_name, email = :attr.email WHERE id = :key',
+      deleteUser: 'DELETE FROM users WHERE id = :key',
+      findUser: `SELECT ${cols} FROM users WHERE user_name = :userName OR external_id = :externalId LIMIT 1`,
+      listUsers: `SELECT ${cols} FROM users WHERE (:afterKey IS NULL OR id > :afterKey) ORDER BY id LIMIT :limit`,
+      upsertGroup:
+        'INSERT INTO `groups` (scim_id, display_name) VALUES (:scimId, :displayName) ON DUPLICATE KEY UPDATE display_name = VALUES(display_name), id = LAST_INSERT_ID(id)',
+      deleteGroup: 'DELETE FROM `groups` WHERE id = :key',
+      addMember: 'INSERT INTO group_members (group_id, user_id) VALUES (:groupKey, :memberKey) ON DUPLICATE KEY UPDATE group_id = group_id',
+      removeMember: 'DELETE FROM group_members WHERE group_id = :groupKey AND user_id = :memberKey',
+    },
+  } as SqlConfig;
+}
+
+let mariaTmplReady: Promise<void> | undefined;
+function mariaTemplatedDatabase(): Promise<void> {
+  mariaTmplReady ??= (async () => {
+    await maria.createDatabase('tmpl');
+    for (const sql of MARIA_AUTO_ID_SCHEMA) await maria.admin(sql, [], 'tmpl');
+  })();
+  return mariaTmplReady;
+}
+
+runConnectorConformance(
+  'sql (MariaDB, templated statements)',
+  async () => {
+    await mariaTemplatedDatabase();
+    return {
+      definition,
+      config: mariaStatementsConfig('tmpl'),
+      secrets: { 'connection.password': maria.password },
+      wrongSecrets: { 'connection.password': 'not-the-password' },
+      hostLabel: `mysql://scim@127.0.0.1:${maria.port}/tmpl`,
+      sampleUser,
+    };
+  },
+  {
+    async readUser(key) {
+      const [row] = await maria.admin<Record<string, unknown>>('SELECT * FROM users WHERE id = ?', [Number(key)], 'tmpl');
+      return row && { userName: String(row.user_name), active: row.active === 1, attributes: attributesOf(row) as TargetUser['attributes'] };
+    },
+    async readGroup(key) {
+      const [row] = await maria.admin<Record<string, unknown>>('SELECT * FROM `groups` WHERE id = ?', [Number(key)], 'tmpl');
+      return row && { displayName: String(row.display_name) };
+    },
+    async readGroupMembers(key) {
+      return (await maria.admin<Record<string, unknown>>('SELECT user_id FROM group_members WHERE group_id = ?', [Number(key)], 'tmpl')).map((r) => String(r.user_id));
+    },
+    async countUsers(userName) {
+      return Number((await maria.admin<Record<string, unknown>>('SELECT count(*) AS n FROM users WHERE user_name = ?', [userName], 'tmpl'))[0].n);
+    },
+    stop: () => maria.stop(),
+    start: () => maria.start(),
+    async reset() {
+      for (const t of ['group_members', '`groups`', 'users']) await maria.admin(`DELETE FROM ${t}`, [], 'tmpl');
+    },
+  },
+);
+
 // ---- SQLite, table mode: deactivated_at column, groups keyed by SCIM id, no column list ----------
 
 const SQLITE_SCHEMA = `
@@ -356,6 +434,82 @@ function sqliteConfig(file: string): SqlConfig {
         return Number((db().prepare('SELECT count(*) AS n FROM users WHERE lower(user_name) = lower(?)').get(userName) as { n: number }).n);
       },
       // "Down" for a file database: another process holds an exclusive lock, so every access is SQLITE_BUSY.
+      async stop() {
+        locker = new Database(file);
+        locker.exec('BEGIN EXCLUSIVE');
+      },
+      async start() {
+        if (locker?.inTransaction) locker.exec('ROLLBACK');
+        locker?.close();
+        locker = undefined;
+      },
+      async reset() {
+        db().exec('DELETE FROM group_members; DELETE FROM groups; DELETE FROM users;');
+      },
+    },
+  );
+}
+
+// ---- SQLite, templated mode ----------------------------------------------------------------------
+
+const SQLITE_AUTO_ID_SCHEMA = `
+  CREATE TABLE users (id INTEGER PRIMARY KEY, user_name TEXT NOT NULL COLLATE NOCASE UNIQUE, external_id TEXT, scim_id TEXT UNIQUE,
+                      active INTEGER NOT NULL DEFAULT 1, given_name TEXT, family_name TEXT, email TEXT);
+  CREATE TABLE groups (id INTEGER PRIMARY KEY, scim_id TEXT NOT NULL UNIQUE, display_name TEXT NOT NULL);
+  CREATE TABLE group_members (group_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (group_id, user_id));`;
+
+/** The SQLite example of README.md, verbatim. */
+function sqliteStatementsConfig(file: string): SqlConfig {
+  const cols = 'id AS key, user_name AS userName, external_id AS externalId, active, given_name, family_name, email';
+  return {
+    dialect: 'sqlite',
+    connection: { file, busyTimeoutMs: 50 },
+    pageSize: 2,
+    statements: {
+      createUser:
+        'INSERT INTO users (user_name, external_id, scim_id, active, given_name, family_name, email) VALUES (:userName, :externalId, :scimId, :active, :attr.given_name, :attr.family_name, :attr.email) RETURNING id AS key',
+      updateUser:
+        'UPDATE users SET user_name = :userName, external_id = :externalId, active = :active, given_name = :attr.given_name, family_name = :attr.family_name, email = :attr.email WHERE id = :key',
+      deleteUser: ['DELETE FROM group_members WHERE user_id = :key', 'DELETE FROM users WHERE id = :key'],
+      findUser: `SELECT ${cols} FROM users WHERE user_name = :userName OR external_id = :externalId LIMIT 1`,
+      listUsers: `SELECT ${cols} FROM users ORDER BY id LIMIT :limit OFFSET :offset`,
+      upsertGroup:
+        'INSERT INTO groups (scim_id, display_name) VALUES (:scimId, :displayName) ON CONFLICT (scim_id) DO UPDATE SET display_name = excluded.display_name RETURNING id AS key',
+      deleteGroup: 'DELETE FROM groups WHERE id = :key',
+      addMember: 'INSERT INTO group_members (group_id, user_id) VALUES (:groupKey, :memberKey) ON CONFLICT DO NOTHING',
+      removeMember: 'DELETE FROM group_members WHERE group_id = :groupKey AND user_id = :memberKey',
+    },
+  } as SqlConfig;
+}
+
+{
+  let reader: Database.Database | undefined;
+  let locker: Database.Database | undefined;
+  let file = '';
+  const db = (): Database.Database => reader!;
+  runConnectorConformance(
+    'sql (SQLite, templated statements)',
+    async () => {
+      file = join(sqliteDir, 'templated.db');
+      reader = new Database(file);
+      reader.exec(SQLITE_AUTO_ID_SCHEMA);
+      return { definition, config: sqliteStatementsConfig(file), secrets: {}, hostLabel: `sqlite:${file}`, sampleUser, teardown: async () => reader?.close() };
+    },
+    {
+      async readUser(key) {
+        const row = db().prepare('SELECT * FROM users WHERE id = ?').get(Number(key)) as Record<string, unknown> | undefined;
+        return row && { userName: String(row.user_name), active: row.active === 1, attributes: attributesOf(row) as TargetUser['attributes'] };
+      },
+      async readGroup(key) {
+        const row = db().prepare('SELECT * FROM groups WHERE id = ?').get(Number(key)) as Record<string, unknown> | undefined;
+        return row && { displayName: String(row.display_name) };
+      },
+      async readGroupMembers(key) {
+        return (db().prepare('SELECT user_id FROM group_members WHERE group_id = ?').all(Number(key)) as Record<string, unknown>[]).map((r) => String(r.user_id));
+      },
+      async countUsers(userName) {
+        return Number((db().prepare('SELECT count(*) AS n FROM users WHERE lower(user_name) = lower(?)').get(userName) as { n: number }).n);
+      },
       async stop() {
         locker = new Database(file);
         locker.exec('BEGIN EXCLUSIVE');

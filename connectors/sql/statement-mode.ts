@@ -101,10 +101,12 @@ export class StatementMode implements SqlMode {
     return undefined;
   }
 
-  /** Whether the first statement found nothing to act on (no row affected and none returned). */
+  /**
+   * Whether the statements found nothing to act on: none affected or returned a row. (Any one
+   * touching a row counts, so `[delete memberships, delete user]` works in either order.)
+   */
   private missed(results: SqlResult[]): boolean {
-    const first = results[0];
-    return !!first && first.affected === 0 && first.rows.length === 0;
+    return results.every((r) => r.affected === 0 && r.rows.length === 0);
   }
 
   private async raceSafe<T>(attempt: () => Promise<T>): Promise<T> {
