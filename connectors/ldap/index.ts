@@ -471,9 +471,17 @@ class LdapConnector implements Connector<LdapConfig> {
 
   private uacFor(active: boolean, current: number | undefined): number | undefined {
     if (this.cfg.profile !== 'activeDirectory') return undefined;
-    const base = current ?? UAC_NORMAL;
-    if (this.cfg.deactivate.method !== 'userAccountControl') return current === undefined ? base : undefined;
-    return active ? base & ~UAC_DISABLED : base | UAC_DISABLED;
+    if (current === undefined) {
+      // AD enables no account without a password: without the random one it starts disabled.
+      const enabled = this.cfg.randomPassword && (active || this.cfg.deactivate.method !== 'userAccountControl');
+      return enabled ? UAC_NORMAL : UAC_NORMAL | UAC_DISABLED;
+    }
+    if (this.cfg.deactivate.method !== 'userAccountControl') return undefined;
+    return active ? current & ~UAC_DISABLED : current | UAC_DISABLED;
+  }
+
+  private get encrypted(): boolean {
+    return this.cfg.startTls || this.cfg.urls.every((u) => u.toLowerCase().startsWith('ldaps:'));
   }
 
   private planCreate(user: TargetUser): { dn: string; add: Extract<LdapRequest, { op: 'add' }> } {
@@ -517,6 +525,14 @@ class LdapConnector implements Connector<LdapConfig> {
             throw new ConflictError(`cannot create "${user.userName}": ${existing.dn} already exists and belongs to someone else; make the DN template unique (e.g. use the userName attribute)`);
           }
           throw new AlreadyExistsError(`${dn} already exists`, existing?.dn ?? dn);
+        }
+        // AD takes unicodePwd only over TLS (MS-ADTS 3.1.1.3.1.5): say how to fix it, not just "unwilling".
+        const refusedPassword = rc === LDAP.unwillingToPerform || rc === LDAP.confidentialityRequired || rc === LDAP.strongAuthRequired;
+        if (refusedPassword && this.cfg.profile === 'activeDirectory' && this.cfg.randomPassword && !this.encrypted) {
+          throw new PermanentError(
+            `${describe(add).description} refused: Active Directory sets a password (unicodePwd) only over an encrypted connection; use ldaps:// or startTls: true (or set activeDirectory.randomPassword: false to create accounts without a password, which AD keeps disabled)`,
+            { code: 'ldap_tls_required', cause: err },
+          );
         }
         // AD refuses a second account with the same sAMAccountName/userPrincipalName anywhere in the domain.
         if (rc === LDAP.constraintViolation && /already in use/i.test(String((err as Error).message))) {

@@ -212,6 +212,19 @@ describe.skipIf(Boolean(unavailable))(`Active Directory profile against Samba AD
       }
     });
 
+    it('randomPassword: false creates accounts without a password, disabled (514), as AD requires', async () => {
+      await ad.reset();
+      const h = await createConnectorHost(createLdapConnector(), { config: adConfig({ activeDirectory: { randomPassword: false } }), secrets: { bindPassword: ad.adminPassword } });
+      try {
+        const k = (await h.apply({ kind: 'createUser', operationId: op(), user: person('no.password') })).key!;
+        const e = (await readEntry(k))!;
+        expect(uac(e)).toBe(514);
+        expect(strings(e.pwdLastSet)).toEqual(['0']);
+      } finally {
+        await h.dispose();
+      }
+    });
+
     it('a wrong password names the bind DN and the URL', async () => {
       const h = await createConnectorHost(createLdapConnector(), { config: adConfig(), secrets: { bindPassword: 'Wr0ng-Passw0rd!' } });
       try {
