@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -166,7 +166,7 @@ describe('atomic rewrites and concurrency', () => {
     expect(rows()).toHaveLength(40);
   });
 
-  it('two gateway instances (separate module instances, no shared queue) are kept apart by the lock file', async () => {
+  it('two gateway instances (separate module instances, no shared queue) are kept apart by the lock', async () => {
     const a = await hostWith();
     vi.resetModules();
     const other = (await import('./index.js')) as typeof import('./index.js');
@@ -185,7 +185,8 @@ describe('atomic rewrites and concurrency', () => {
     const holder = spawn('sleep', ['30'], { stdio: 'ignore' });
     children.push(holder);
     const { hostname } = await import('node:os');
-    writeFileSync(join(dir, 'users.csv.lock'), JSON.stringify({ pid: holder.pid, host: hostname(), at: new Date().toISOString(), token: 'x' }));
+    mkdirSync(join(dir, 'users.csv.lock'));
+    writeFileSync(join(dir, 'users.csv.lock', 'owner.json'), JSON.stringify({ pid: holder.pid, host: hostname(), at: new Date().toISOString(), token: 'x' }));
     const host = await hostWith({ lockTimeoutMs: 300 });
     const started = Date.now();
     const err = await host.apply({ kind: 'createUser', ...op(), user: user('ada') }).catch((e: unknown) => e);
@@ -202,7 +203,8 @@ describe('atomic rewrites and concurrency', () => {
 
   it('takes over a lock left by another host once it is older than staleLockMs', async () => {
     const lock = join(dir, 'users.csv.lock');
-    writeFileSync(lock, JSON.stringify({ pid: 1, host: 'some-other-host', at: '2020-01-01T00:00:00Z', token: 'y' }));
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'owner.json'), JSON.stringify({ pid: 1, host: 'some-other-host', at: '2020-01-01T00:00:00Z', token: 'y' }));
     const host = await hostWith({ lockTimeoutMs: 200, staleLockMs: 60_000 });
     expect(await host.apply({ kind: 'createUser', ...op(), user: user('ada') }).catch((e: unknown) => e)).toBeInstanceOf(TransientError);
     const old = new Date(Date.now() - 120_000);

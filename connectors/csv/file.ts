@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { PermanentError, TransientError } from '../sdk/index.js';
@@ -99,7 +99,7 @@ async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** What a lock file holds: who took it, for the message another instance shows. */
+/** What the lock holds: who took it, for the message another instance shows. */
 interface LockOwner {
   pid: number;
   host: string;
@@ -127,60 +127,67 @@ export interface LockOptions {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function readOwner(lockPath: string): Promise<{ owner?: LockOwner; mtimeMs?: number }> {
+/** The lock directory's owner (absent while it is being written) and the directory's age. */
+async function readLock(lockDir: string): Promise<{ exists: boolean; owner?: LockOwner; mtimeMs?: number }> {
+  let mtimeMs: number;
   try {
-    const [text, info] = await Promise.all([readFile(lockPath, 'utf8'), stat(lockPath)]);
-    try {
-      return { owner: JSON.parse(text) as LockOwner, mtimeMs: info.mtimeMs };
-    } catch {
-      return { mtimeMs: info.mtimeMs };
-    }
+    mtimeMs = (await stat(lockDir)).mtimeMs;
   } catch {
-    return {};
+    return { exists: false };
+  }
+  try {
+    return { exists: true, owner: JSON.parse(await readFile(join(lockDir, 'owner.json'), 'utf8')) as LockOwner, mtimeMs };
+  } catch {
+    return { exists: true, mtimeMs };
   }
 }
 
+async function removeLock(lockDir: string): Promise<void> {
+  await rm(lockDir, { recursive: true, force: true }).catch(() => {});
+}
+
 /**
- * Takes `<path>.lock` (created with O_EXCL), runs `fn`, removes the lock. A lock whose holder is
- * a dead process on this host, or older than `staleMs`, is taken over. See
- * docs/decisions/0006-csv-lock-file-and-rest-templates.md for why this is hand-written.
+ * Takes the lock `<path>.lock` (a directory: mkdir is atomic on local and network file systems,
+ * where O_EXCL is not always), runs `fn`, removes the lock. A lock whose holder is a dead process
+ * on this host, or older than `staleMs`, is taken over. See
+ * docs/decisions/0009-rest-templates-and-csv-lock.md for why this is hand-written.
  */
 export async function withLockFile<T>(path: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
-  const lockPath = `${path}.lock`;
+  const lockDir = `${path}.lock`;
   const me: LockOwner = { pid: process.pid, host: hostname(), at: new Date().toISOString(), token: randomBytes(8).toString('hex') };
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
+    let created = false;
     try {
-      const fh = await open(lockPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-      try {
-        await fh.writeFile(JSON.stringify(me));
-      } finally {
-        await fh.close();
-      }
+      await mkdir(lockDir);
+      created = true;
+      await writeFile(join(lockDir, 'owner.json'), JSON.stringify(me));
       break;
     } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw await fsError(err, lockPath, 'create the lock file');
+      if (created) await removeLock(lockDir);
+      if (errnoOf(err) !== 'EEXIST') throw await fsError(err, lockDir, 'create the lock');
     }
-    const { owner, mtimeMs } = await readOwner(lockPath);
+    const { exists, owner, mtimeMs } = await readLock(lockDir);
+    if (!exists) continue;
     const age = mtimeMs === undefined ? 0 : Date.now() - mtimeMs;
     const deadHere = owner !== undefined && owner.host === me.host && !pidAlive(owner.pid);
     if (deadHere || age > options.staleMs) {
       // Remove only the lock judged stale: if it changed meanwhile, someone else took it over.
-      const again = await readOwner(lockPath);
-      if (again.mtimeMs === mtimeMs && again.owner?.token === owner?.token) await unlink(lockPath).catch(() => {});
+      const again = await readLock(lockDir);
+      if (again.mtimeMs === mtimeMs && again.owner?.token === owner?.token) await removeLock(lockDir);
       continue;
     }
     if (Date.now() >= deadline) {
       const who = owner ? `process ${owner.pid} on ${owner.host} since ${owner.at}` : 'another process';
-      throw new TransientError(`${path} is locked by ${who} (lock file ${lockPath}); waited ${options.timeoutMs} ms`, { code: 'locked' });
+      throw new TransientError(`${path} is locked by ${who} (lock ${lockDir}); waited ${options.timeoutMs} ms`, { code: 'locked' });
     }
     await sleep(20 + Math.floor(Math.random() * 40));
   }
   try {
     return await fn();
   } finally {
-    const { owner } = await readOwner(lockPath);
-    if (owner?.token === me.token) await unlink(lockPath).catch(() => {});
+    const { owner } = await readLock(lockDir);
+    if (owner?.token === me.token) await removeLock(lockDir);
   }
 }
 
