@@ -377,7 +377,19 @@ describe('consoleEntryUrl (logging the local user in)', () => {
     const url = await consoleEntryUrl(gw);
     expect(isConsoleUrl(url, consoleOriginOf(gw.adminUrl))).toBe(true);
     const admin = (gw as DesktopGateway).admin;
-    if (typeof admin?.issueLocalLogin !== 'function') expect(url).toBe(gw.adminUrl);
+    if (typeof admin?.issueLocalLogin !== 'function') {
+      expect(url).toBe(gw.adminUrl);
+      return;
+    }
+    // The contract the desktop relies on: opening the URL signs the local user in, once.
+    const first = await fetch(url, { redirect: 'manual' });
+    expect(first.status).toBeGreaterThanOrEqual(300);
+    expect(first.status).toBeLessThan(400);
+    expect(first.headers.get('set-cookie')).toBeTruthy();
+    const location = new URL(first.headers.get('location') ?? '', url).href;
+    expect(isConsoleUrl(location, consoleOriginOf(gw.adminUrl))).toBe(true); // the redirect stays on the console
+    const again = await fetch(url, { redirect: 'manual' });
+    expect(again.headers.get('set-cookie')).toBeNull();
   });
 
   it('uses an issued one-time URL on the console origin, sync or async', async () => {
