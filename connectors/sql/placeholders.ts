@@ -5,7 +5,7 @@
  *
  * A small scanner rather than a regular expression, so that a `:name` inside a string literal, a
  * quoted identifier, a comment or a PostgreSQL dollar-quoted body is left alone, and `::type`
- * casts stay casts. Why it is hand-written: docs/decisions/0006-sql-named-placeholders.md.
+ * casts stay casts. Why it is hand-written: docs/decisions/0010-sql-named-placeholders.md.
  */
 import type { Dialect } from './drivers.js';
 
