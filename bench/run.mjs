@@ -137,7 +137,7 @@ const seeded = await seed();
 const { token } = createToken(dataDir, { name: 'bench' });
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
-const gw = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn' }, /SCIM base URL:\s+(\S+)/);
+const gw = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000' }, /SCIM base URL:\s+(\S+)/);
 const base = new URL(gw.match[1]).origin;
 const gwOutput = () => gw.child.output();
 const bare = await startProcess(process.execPath, [join(root, 'bench/bare-server.mjs')], {}, /LISTENING (\d+)/);
@@ -237,7 +237,7 @@ bare.child.kill('SIGTERM');
 await new Promise((r) => gw.child.once('exit', r));
 
 // Start-up time on the data as the benchmark left it (snapshot + journal).
-const again = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn' }, /SCIM base URL:\s+(\S+)/);
+const again = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000' }, /SCIM base URL:\s+(\S+)/);
 const startupMs = again.startupMs;
 again.child.kill('SIGTERM');
 await new Promise((r) => again.child.once('exit', r));

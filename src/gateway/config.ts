@@ -10,6 +10,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { policySchema } from './provisioning/policies.js';
 import { connectorInstanceSchema } from './provisioning/connectors.js';
+import { parseAllowList } from './auth/request-guard.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
@@ -53,6 +54,32 @@ export const configSchema = z
     /** Take the client-facing protocol and host from X-Forwarded-Proto / X-Forwarded-Host (behind a reverse proxy). */
     trustProxy: z.boolean().default(false),
     limits: limitsSchema.default(limitsSchema.parse({})),
+    /** TLS on the SCIM listener: PEM certificate chain and private key files (both or neither). Reloaded when the files change. */
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    /** Addresses or CIDRs allowed to call the SCIM listener (e.g. your IdP's egress ranges); empty = any. */
+    ipAllowList: z
+      .array(z.string().min(1))
+      .default([])
+      .superRefine((list, ctx) => {
+        try {
+          parseAllowList(list);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
+    /** Requests per second one SCIM token may send (bursts up to twice that); 0 = unlimited. Over it: 429 with Retry-After. */
+    rateLimitPerToken: z.coerce.number().min(0).default(300),
+    /** Requests per second one client address may send; 0 = unlimited (IdPs share addresses among tenants). */
+    rateLimitPerIp: z.coerce.number().min(0).default(0),
+    /** Failed authentications from one address within lockoutWindowSeconds before bad tokens from it get 429; 0 = never. */
+    lockoutFailures: z.coerce.number().int().min(0).default(20),
+    lockoutWindowSeconds: positiveInt.default(300),
+    lockoutSeconds: positiveInt.default(900),
+    /** Where connector secrets live: the OS keychain, an encrypted file, or the keychain when reachable (auto). */
+    secretsBackend: z.enum(['auto', 'keychain', 'file']).default('auto'),
+    /** The encrypted file backend's key file (default <dataDir>/secrets.key); keep it off the data disk if you can. */
+    secretsKeyFile: z.string().min(1).optional(),
     /** When the daily backup runs (cron syntax, local time); "" disables it. */
     backupCron: z
       .string()
@@ -101,7 +128,8 @@ export const configSchema = z
         }
       }),
   })
-  .strict();
+  .strict()
+  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: 'give both tlsCert and tlsKey, or neither', path: ['tlsCert'] });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
@@ -143,6 +171,7 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unkno
       throw new ConfigError(`Unknown environment variable ${name}. Known: ${[...known.keys()].join(', ')}.`);
     }
     let value: unknown = path[0] === 'trustProxy' || path[0] === 'reconcileRepair' ? boolish(raw) : raw;
+    if (path[0] === 'ipAllowList') value = raw.split(',').map((v) => v.trim()).filter(Boolean);
     if (path[0] === 'connections') {
       // Deploy-time connections as JSON: SCIM_BRIDGE_CONNECTIONS='{"hr":{"policies":{"allowCreate":false}}}'
       try {

@@ -3,13 +3,15 @@
  * default: health, readiness; the console arrives there too). Used by `scim-bridge serve` and,
  * in-process, by the Electron shell and the tests.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
 import pino, { type Logger } from 'pino';
-import { TokenVerifier } from './auth/index.js';
+import { TokenVerifier, createRequestGuard } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
 import {
   createScimHandler,
@@ -35,6 +37,7 @@ import {
   createReconciler,
   createConnectionRegistry,
   createPreCommit,
+  createHookLookup,
   ensureSyntheticGroups,
   type ConnectionRegistry,
   type SecretSource,
@@ -65,6 +68,11 @@ export interface Gateway {
   connectors: Map<string, ConnectorInstance>;
   /** Connections: config-file ones (read-only) and console-managed ones; connector status. */
   connections: ConnectionRegistry;
+  /**
+   * The SCIM operations, for the admin API: an admin's edit goes through the same policies,
+   * outbox and audit as the IdP's, with an `admin` actor; the later write wins (Scalekit).
+   */
+  scim: ScimService;
   outbox: OutboxWorker;
   logger: Logger;
   /** The console: the desktop app's one-time local login link, and the first-run setup code `serve` prints. */
@@ -98,6 +106,18 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Reads the SCIM listener's certificate and key; the error names the file that cannot be used. */
+function readTlsFiles(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new Error(`Cannot read the TLS ${what} ${file} (tls${what === 'certificate' ? 'Cert' : 'Key'}): ${(err as Error).message}`);
+    }
+  };
+  return { cert: read(certFile, 'certificate'), key: read(keyFile, 'private key') };
 }
 
 function closeServer(server: Server, graceMs: number): Promise<void> {
@@ -215,6 +235,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       }),
     }),
     policy: createPolicyEngine(store, registry.resolver('User'), (connection) => connections.policyOf(connection)),
+    hookFor: createHookLookup((c) => connections.policyOf(c), logger),
     limits: { patch: { maxOperations: config.limits.patchMaxOperations, maxMembersPerRequest: config.limits.patchMaxMembers }, maxResults: config.limits.maxResults },
   });
   for (const c of connections.list()) await ensureSyntheticGroups(service, c.name, c.policies);
@@ -276,9 +297,30 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     // Refused writes are audited too (a probe's 404 on GET is not a write).
     if (o.status >= 400 && o.method !== 'GET' && !o.path.toLowerCase().endsWith('/.search')) void record(auditDraftForRefusal(o));
   };
-  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse });
+  const guard = createRequestGuard({
+    allowList: config.ipAllowList,
+    perToken: config.rateLimitPerToken,
+    perIp: config.rateLimitPerIp,
+    lockoutFailures: config.lockoutFailures,
+    lockoutWindowMs: config.lockoutWindowSeconds * 1000,
+    lockoutMs: config.lockoutSeconds * 1000,
+  });
+  // The client is the socket's peer, or the first X-Forwarded-For entry behind a trusted proxy.
+  const clientIp = (req: IncomingMessage): string => {
+    if (config.trustProxy) {
+      const forwarded = String(req.headers['x-forwarded-for'] ?? '').split(',')[0].trim();
+      if (forwarded) return forwarded;
+    }
+    return req.socket.remoteAddress ?? '';
+  };
+  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp });
 
-  const scimServer = createServer({ requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 }, (req, res) => {
+  const tls = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey) : undefined;
+  const serverOptions = { requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 };
+  const onScimRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Cache-Control', 'no-store');
+    if (tls) res.setHeader('Strict-Transport-Security', 'max-age=31536000');
     const url = req.url ?? '/';
     if (draining) {
       req.resume();
@@ -300,8 +342,27 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       return;
     }
     writeScimError(res, ScimError.notFound(`Nothing at ${url.split('?')[0]}. The SCIM base URL is ${SCIM_PREFIX}.`));
-  });
+  };
+  let scimServer: Server;
+  try {
+    scimServer = tls ? createHttpsServer({ ...serverOptions, ...tls, minVersion: 'TLSv1.2' }, onScimRequest) : createServer(serverOptions, onScimRequest);
+  } catch (err) {
+    throw new Error(`The TLS certificate ${config.tlsCert} and key ${config.tlsKey} cannot be used together: ${(err as Error).message}`);
+  }
   scimServer.keepAliveTimeout = 65_000;
+  // Certificates are renewed in place (certbot, an internal CA): pick them up without a restart.
+  const tlsWatch = () => {
+    try {
+      (scimServer as HttpsServer).setSecureContext({ ...readTlsFiles(config.tlsCert!, config.tlsKey!), minVersion: 'TLSv1.2' });
+      logger.info({ cert: config.tlsCert }, 'TLS certificate reloaded');
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'the new TLS certificate could not be loaded; the previous one stays in use');
+    }
+  };
+  if (tls) {
+    watchFile(config.tlsCert!, { interval: 30_000 }, tlsWatch);
+    watchFile(config.tlsKey!, { interval: 30_000 }, tlsWatch);
+  }
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
@@ -325,7 +386,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const adminAddr = await listen(adminServer, config.adminPort, config.adminHost);
   scimBase = config.publicUrl
     ? config.publicUrl.replace(/\/+$/, '') + SCIM_PREFIX
-    : `http://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : urlHost(config.host)}:${scimAddr.port}${SCIM_PREFIX}`;
+    : `${tls ? 'https' : 'http'}://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : urlHost(config.host)}:${scimAddr.port}${SCIM_PREFIX}`;
   adminUrl = `http://${urlHost(config.adminHost)}:${adminAddr.port}`;
   if (config.adminHost !== '127.0.0.1' && config.adminHost !== '::1' && config.adminHost !== 'localhost') {
     logger.warn({ adminHost: config.adminHost }, 'the admin listener is bound to a non-loopback address: put it behind a firewall');
@@ -342,12 +403,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     audit,
     connectors,
     connections,
+    scim: service,
     outbox: worker,
     logger,
     admin: { issueLocalLogin: () => adminConsole.issueLocalLogin(), setupCode: () => adminConsole.setupCode() },
     stop() {
       stopping ??= (async () => {
         draining = true;
+        if (tls) {
+          unwatchFile(config.tlsCert!, tlsWatch);
+          unwatchFile(config.tlsKey!, tlsWatch);
+        }
         await Promise.all([closeServer(scimServer, 10_000), closeServer(adminServer, 1_000)]);
         tokens.stop();
         jobs.stop();

@@ -9,3 +9,4 @@ export { AdminSessions, SetupCode, LocalLoginTokens, sameSecret } from './admin-
 export type { AdminSession, AdminSessionOptions } from './admin-sessions.js';
 export { LoginThrottle, lockoutMessage } from './admin-lockout.js';
 export type { LockoutOptions, LockoutState } from './admin-lockout.js';
+export { createRequestGuard, parseAllowList, normalizeIp, type RequestGuard, type RequestGuardOptions, type GuardRefusal } from './request-guard.js';

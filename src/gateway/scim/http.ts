@@ -57,6 +57,21 @@ export interface ScimHandlerOptions {
   logger: { error(o: object, msg?: string): void; warn(o: object, msg?: string): void };
   /** Called after each response with its outcome (request log, status page, metrics). */
   onResponse?: (info: RequestOutcome) => void;
+  /** IP allow-list, bad-token lockout and rate limits (auth/request-guard.ts). */
+  guard?: {
+    admit(ip: string): GuardRefusal | undefined;
+    failed(ip: string): GuardRefusal | undefined;
+    rate(tokenId: string, ip: string): GuardRefusal | undefined;
+  };
+  /** The client's address (X-Forwarded-For only behind a trusted proxy). */
+  clientIp?: (req: IncomingMessage) => string;
+}
+
+/** A request the guard turns away: 403 (not allowed) or 429 (with Retry-After). */
+export interface GuardRefusal {
+  status: 403 | 429;
+  retryAfterSeconds?: number;
+  detail: string;
 }
 
 function writeResponse(res: ServerResponse, r: ScimResponse): void {
@@ -307,14 +322,26 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     const done = (status: number, auth?: { connection: string; tokenId: string; tokenName?: string }, detail?: string) =>
       opts.onResponse?.({ method: req.method ?? '', path, status, ms: performance.now() - started, connection: auth?.connection, tokenId: auth?.tokenId, tokenName: auth?.tokenName, detail });
 
+    const ip = opts.clientIp ? opts.clientIp(req) : (req.socket.remoteAddress ?? '');
+    const refuse = (r: { status: number; retryAfterSeconds?: number; detail: string }, auth?: { connection: string; tokenId: string; tokenName?: string }) => {
+      req.resume();
+      writeScimError(res, new ScimError(r.status, undefined, r.detail, r.retryAfterSeconds ? { 'Retry-After': String(r.retryAfterSeconds) } : {}));
+      done(r.status, auth, r.detail);
+    };
+    const outside = opts.guard?.admit(ip);
+    if (outside) return refuse(outside);
     // Authentication first: an unauthenticated client learns nothing, not even the limits.
     const auth = opts.auth.authenticate(req.headers.authorization);
     if (!auth.ok) {
+      const locked = opts.guard?.failed(ip);
+      if (locked) return refuse(locked);
       req.resume();
       writeScimError(res, new ScimError(401, undefined, auth.detail, { 'WWW-Authenticate': 'Bearer realm="SCIM Bridge", error="invalid_token"' }));
       done(401, undefined, auth.detail);
       return;
     }
+    const limited = opts.guard?.rate(auth.tokenId, ip);
+    if (limited) return refuse(limited, auth);
     const actor = { kind: 'scim-token' as const, id: auth.tokenId, ...(auth.tokenName ? { name: auth.tokenName } : {}) };
     const ctx: OperationContext = { connection: auth.connection, actor, baseUrl: opts.baseUrl(req), service, limits };
     dispatch(req, ctx, path, rawQuery).then(
