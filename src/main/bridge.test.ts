@@ -42,6 +42,16 @@ function sourcesUnder(dir: string): string[] {
   });
 }
 
+describe('the main process stays testable without Electron', () => {
+  it('only index.ts and the preload load electron at run time; the other modules import its types at most', () => {
+    const loaders = sourcesUnder(import.meta.dirname)
+      .filter((file) => !file.endsWith('.test.ts'))
+      .filter((file) => /^import (?!type )[^;]*from 'electron'/m.test(readFileSync(file, 'utf8')))
+      .map((file) => file.slice(import.meta.dirname.length + 1));
+    expect(loaders.sort()).toEqual(['index.ts', 'preload.cts']);
+  });
+});
+
 describe('the gateway stays headless', () => {
   it('nothing under src/gateway or connectors imports electron', () => {
     const offenders = [...sourcesUnder(join(root, 'src', 'gateway')), ...sourcesUnder(join(root, 'connectors'))].filter((file) =>
