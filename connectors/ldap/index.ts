@@ -125,8 +125,8 @@ type Attrs = Map<string, { type: string; values: string[] }>;
 interface Session {
   client: Client;
   url: string;
-  /** Set when the TLS socket closed: after StartTLS, ldapts does not notice that itself. */
-  closed: boolean;
+  /** `closed` is set when the TLS socket closes: after StartTLS, ldapts does not notice that itself. */
+  tls: { closed: boolean };
 }
 
 /** A planned user update: the requests, where the entry ends up, and which groups to fix. */
@@ -265,13 +265,13 @@ class LdapConnector implements Connector<LdapConfig> {
         const ca = await this.readCa();
         const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
         const secure = url.toLowerCase().startsWith('ldaps:');
-        const session: Session = { client: undefined as unknown as Client, url, closed: false };
+        const tls = { closed: false };
         // Watch the TLS socket ourselves: ldapts keeps listening on the plain one after StartTLS,
         // so a server restart would leave a session that looks bound and times out on every call.
         const createSecureConnection = ((...args: Parameters<typeof tlsConnect>): TLSSocket => {
           const socket = (tlsConnect as (...a: unknown[]) => TLSSocket)(...args);
           socket.once('close', () => {
-            session.closed = true;
+            tls.closed = true;
           });
           return socket;
         }) as typeof tlsConnect;
@@ -291,8 +291,7 @@ class LdapConnector implements Connector<LdapConfig> {
           })(),
           this.cfg.connectMs + this.cfg.operationMs,
         );
-        session.client = client;
-        return session;
+        return { client, url, tls };
       } catch (err) {
         await client?.unbind().catch(() => undefined);
         const mapped = err instanceof ConnectorError ? err : connectFailure(err, this.errorContext(url, { step }));
@@ -311,7 +310,7 @@ class LdapConnector implements Connector<LdapConfig> {
     const current = this.sessionPromise;
     if (current) {
       const s = await current.catch(() => undefined);
-      if (s?.client.isBound && !s.closed) return s;
+      if (s?.client.isBound && !s.tls.closed) return s;
       if (this.sessionPromise === current) {
         this.sessionPromise = undefined;
         void s?.client.unbind().catch(() => undefined);
