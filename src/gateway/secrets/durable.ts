@@ -101,7 +101,21 @@ export async function createFileDurably(io: SecretsIo, target: string, data: Buf
 }
 
 const STALE_LOCK_MS = 10_000;
-const LOCK_WAIT_MS = 5_000;
+const LOCK_WAIT_MS = 15_000;
+/** A lock file with no content yet is being written by its creator; only this old is it garbage. */
+const UNWRITTEN_LOCK_MS = 2_000;
+/** A breaker file this old was left by a process that died while breaking a stale lock. */
+const STALE_BREAKER_MS = 5_000;
+
+/** Tokens of the locks this process holds (two stores in one process tell each other apart). */
+const heldTokens = new Set<string>();
+
+interface LockState {
+  ino: bigint;
+  mtimeMs: number;
+  pid?: number;
+  token?: string;
+}
 
 function pidAlive(pid: number): boolean {
   try {
@@ -112,41 +126,97 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Whether a lock file was left by a process that died, or is older than any real holder. */
-async function isStale(lock: string): Promise<boolean> {
+/** Reads the lock through one handle, so identity and content belong to the same file. */
+async function readLock(lock: string): Promise<LockState | undefined> {
+  let handle: FileHandle;
   try {
-    const [text, s] = await Promise.all([fs.readFile(lock, 'utf8'), fs.stat(lock)]);
-    const pid = Number.parseInt(text, 10);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && !pidAlive(pid)) return true;
-    return Date.now() - s.mtimeMs > STALE_LOCK_MS;
+    handle = await fs.open(lock, 'r');
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ENOENT';
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const st = await handle.stat({ bigint: true });
+    const [pidText, token] = (await handle.readFile('utf8')).trim().split(' ');
+    const pid = Number.parseInt(pidText ?? '', 10);
+    return { ino: st.ino, mtimeMs: Number(st.mtimeMs), pid: Number.isInteger(pid) && pid > 0 ? pid : undefined, token };
+  } finally {
+    await handle.close();
   }
 }
 
-/** Takes `lock` (O_EXCL create), waiting up to 5 s; resolves to its release function. */
+/** Whether a lock's holder is gone: a dead pid, our own pid without our token (a previous incarnation, as in containers), or far too old. */
+function isStale(state: LockState): boolean {
+  if (state.token !== undefined && heldTokens.has(state.token)) return false;
+  const age = Date.now() - state.mtimeMs;
+  if (state.pid === undefined) return age > UNWRITTEN_LOCK_MS;
+  if (state.pid === process.pid) return true;
+  if (!pidAlive(state.pid)) return true;
+  return age > STALE_LOCK_MS;
+}
+
+/**
+ * Removes a stale lock, one breaker at a time (false when another process is at it): two waiters that both judged it stale must not
+ * both remove "it", or the second removes the lock the first has just taken. The breaker
+ * re-reads the lock under its own O_EXCL file and removes it only if it is still the same file.
+ */
+async function breakStaleLock(lock: string, judged: LockState): Promise<boolean> {
+  const breaker = `${lock}.break`;
+  let handle: FileHandle;
+  try {
+    handle = await fs.open(breaker, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    const st = await fs.stat(breaker).catch(() => undefined);
+    if (st && Date.now() - st.mtimeMs > STALE_BREAKER_MS) await fs.rm(breaker, { force: true });
+    return false; // another process is breaking it: wait like any waiter
+  }
+  await handle.close();
+  try {
+    const now = await readLock(lock);
+    if (now && now.ino === judged.ino && isStale(now)) await fs.rm(lock, { force: true });
+  } finally {
+    await fs.rm(breaker, { force: true });
+  }
+  return true;
+}
+
+/** Takes `lock` (O_EXCL create holding pid and a token), waiting up to 15 s; resolves to its release function. */
 export async function acquireFileLock(lock: string): Promise<() => Promise<void>> {
   const deadline = Date.now() + LOCK_WAIT_MS;
+  const token = randomBytes(8).toString('hex');
   for (;;) {
     try {
       const handle = await fs.open(lock, 'wx', 0o600);
+      heldTokens.add(token);
       try {
-        await handle.writeFile(String(process.pid));
+        await handle.writeFile(`${process.pid} ${token}\n`);
       } finally {
         await handle.close();
       }
-      return () => fs.rm(lock, { force: true });
+      return async () => {
+        try {
+          // Remove only our own lock, should a stuck write have been judged stale and taken over.
+          if ((await readLock(lock).catch(() => undefined))?.token === token) await fs.rm(lock, { force: true });
+        } finally {
+          // Only now: while the token is held, peers in this process see the lock as live, not as
+          // a previous incarnation's (same pid) to break, which would let this rm hit their lock.
+          heldTokens.delete(token);
+        }
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
-    if (await isStale(lock)) {
-      await fs.rm(lock, { force: true });
-      continue;
-    }
+    const state = await readLock(lock);
+    if (!state) continue; // released meanwhile: try again at once
+    if (isStale(state) && (await breakStaleLock(lock, state))) continue;
     if (Date.now() > deadline) {
-      throw new SecretStoreError('locked-by-other-process', `${lock} is held by another process; try again, or remove it if no scim-bridge process is running.`);
+      throw new SecretStoreError(
+        'locked-by-other-process',
+        `${lock} is held by process ${state.pid ?? 'unknown'}; try again, or remove the file if no scim-bridge process is running.`,
+      );
     }
-    await new Promise((r) => setTimeout(r, 15 + Math.random() * 20));
+    await new Promise((r) => setTimeout(r, 10 + Math.random() * 20));
   }
 }
 

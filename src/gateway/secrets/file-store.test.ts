@@ -368,6 +368,16 @@ describe('file secret store', () => {
     expect(await store.get('c1:password')).toBe(PW);
   });
 
+  it('takes over at once a lock with our own pid that we do not hold (a restarted container reuses pids)', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, `${SECRETS_FILE}.lock`), `${process.pid} 0123456789abcdef\n`);
+    const store = await openFileSecretStore({ dataDir: dir });
+    const started = Date.now();
+    await store.set('c1:password', PW);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await readdir(dir)).not.toContain(`${SECRETS_FILE}.lock`);
+  });
+
   it('rotates the key: new key id, same values, and a store opened before the rotation keeps reading', async () => {
     const dir = await tempDir();
     const logger = captureLogger();

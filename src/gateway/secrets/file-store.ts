@@ -412,8 +412,15 @@ class FileStore implements FileSecretStore {
   private async sweepTempFiles(): Promise<void> {
     if (this.tempFilesSwept) return;
     this.tempFilesSwept = true;
-    for (const name of await fs.readdir(this.dataDir)) {
-      if (isTempFileOf(this.file, name)) await fs.rm(join(this.dataDir, name), { force: true });
+    for (const target of [this.file, this.keyFile, this.pendingKeyFile]) {
+      const dir = dirname(target);
+      let names: string[];
+      try {
+        names = await fs.readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) if (isTempFileOf(target, name)) await fs.rm(join(dir, name), { force: true });
     }
   }
 }
