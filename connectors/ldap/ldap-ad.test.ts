@@ -63,7 +63,7 @@ describe.skipIf(Boolean(unavailable))(`Active Directory profile against Samba AD
     const started = await startSambaAD();
     if ('skip' in started) throw new Error(`Samba AD became unavailable after the check: ${started.skip}`);
     ad = started;
-  }, 90_000);
+  }, 120_000);
   afterAll(async () => {
     await ad?.close();
   }, 30_000);
@@ -77,6 +77,11 @@ describe.skipIf(Boolean(unavailable))(`Active Directory profile against Samba AD
       wrongSecrets: { bindPassword: 'Not-the-passw0rd' },
       hostLabel: ad.ldapsUrl,
       normalizeKey: lowercase,
+      // sAMAccountName holds at most 20 characters, and the kit's rename appends one.
+      sampleUser: (n) => {
+        const id = randomUUID();
+        return { scimId: id, externalId: `ext-${id}`, userName: `k${n}.${id.slice(0, 8)}`, active: true, attributes: { givenName: 'Ada', sn: `Lovelace${n}`, mail: `k${n}.${id.slice(0, 8)}@example.org` } };
+      },
     }),
     {
       async readUser(key) {
