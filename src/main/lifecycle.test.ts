@@ -225,6 +225,14 @@ describe('single instance', () => {
     expect(h.windows).toHaveLength(1);
   });
 
+  it('a second start at login (--hidden) while running leaves the window alone', async () => {
+    const h = harness({ startGateway: realStarter(tempDataDir()), startHidden: true });
+    await h.desktop.run();
+    h.app.emit('second-instance', {}, ['/opt/SCIM Bridge/scim-bridge-desktop', '--hidden'], '/');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.windows).toHaveLength(0);
+  });
+
   it('after the window was closed, a second launch opens a new one, logged in again', async () => {
     const h = harness({ startGateway: realStarter(tempDataDir()) });
     await h.desktop.run();

@@ -7,6 +7,7 @@
  * Electron's `app`, the gateway starter and the windows are injected: the tests drive this with
  * a fake app and a real gateway.
  */
+import { HIDDEN_ARG } from './login-item.js';
 import { consoleOriginOf, isConsoleUrl } from './navigation-policy.js';
 import type { ConsoleWindows } from './console-windows.js';
 import type { DesktopStatus } from './tray-status.js';
@@ -15,7 +16,8 @@ import type { DesktopStatus } from './tray-status.js';
 export interface DesktopApp {
   requestSingleInstanceLock(): boolean;
   whenReady(): Promise<unknown>;
-  on(event: 'second-instance' | 'activate' | 'window-all-closed', listener: () => void): unknown;
+  on(event: 'second-instance', listener: (event: unknown, argv: string[]) => void): unknown;
+  on(event: 'activate' | 'window-all-closed', listener: () => void): unknown;
   on(event: 'before-quit', listener: (event: { preventDefault(): void }) => void): unknown;
   quit(): void;
   exit(code?: number): void;
@@ -218,7 +220,10 @@ export function createDesktop(opts: DesktopOptions): Desktop {
       app.quit();
       return 'secondary';
     }
-    app.on('second-instance', () => void showConsole());
+    // A second launch brings the window back, unless it is another start at login (--hidden).
+    app.on('second-instance', (_event, argv) => {
+      if (!(Array.isArray(argv) && argv.includes(HIDDEN_ARG))) void showConsole();
+    });
     app.on('activate', () => void showConsole()); // macOS: the dock icon clicked
     // Having a listener stops Electron from quitting when the window closes: the gateway keeps
     // running in the tray until the admin chooses Quit.
