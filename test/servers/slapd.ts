@@ -126,8 +126,8 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
   let child: ChildProcess | undefined;
   try {
     const certificates = options.tls ? await makeTestCertificates(dir) : undefined;
-    const port = await freePort();
-    const ldapsPort = options.tls ? await freePort() : undefined;
+    let port = await freePort();
+    let ldapsPort = options.tls ? await freePort() : undefined;
     const dbDir = join(dir, 'db');
     mkdirSync(dbDir);
     const conf = join(dir, 'slapd.conf');
@@ -155,7 +155,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
         '',
       ].join('\n'),
     );
-    const urls = [`ldap://127.0.0.1:${port}/`, ...(ldapsPort ? [`ldaps://127.0.0.1:${ldapsPort}/`] : [])].join(' ');
+    const urls = (): string => [`ldap://127.0.0.1:${port}/`, ...(ldapsPort ? [`ldaps://127.0.0.1:${ldapsPort}/`] : [])].join(' ');
     let stderr = '';
     let exited: string | undefined;
 
@@ -163,7 +163,7 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
       stderr = '';
       exited = undefined;
       // -d 0: stay in the foreground, so the test owns the process and sees it die.
-      const proc = spawn('slapd', ['-f', conf, '-h', urls, '-u', 'root', '-g', 'root', '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const proc = spawn('slapd', ['-f', conf, '-h', urls(), '-u', 'root', '-g', 'root', '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
       child = proc;
       running.add(proc);
       proc.stderr!.on('data', (d: Buffer) => {
@@ -187,7 +187,18 @@ export async function startSlapd(options: SlapdOptions = {}): Promise<Slapd> {
       clearTimeout(timer);
     };
 
-    await launch();
+    // A free port can be taken between our probe and slapd's bind: then try other ports.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await launch();
+        break;
+      } catch (err) {
+        await kill();
+        if (attempt === 3) throw err;
+        port = await freePort();
+        if (ldapsPort !== undefined) ldapsPort = await freePort();
+      }
+    }
     const url = `ldap://127.0.0.1:${port}`;
     const client = async (): Promise<Client> => {
       const c = new Client({ url, timeout: 10_000, connectTimeout: 5_000 });
