@@ -493,7 +493,7 @@ function sqliteStatementsConfig(file: string): SqlConfig {
       file = join(sqliteDir, 'templated.db');
       reader = new Database(file);
       reader.exec(SQLITE_AUTO_ID_SCHEMA);
-      return { definition, config: sqliteStatementsConfig(file), secrets: {}, hostLabel: `sqlite:${file}`, sampleUser, teardown: async () => reader?.close() };
+      return { definition, config: sqliteStatementsConfig(file), secrets: {}, hostLabel: `sqlite:${file}`, sampleUser, teardown: async () => void reader?.close() };
     },
     {
       async readUser(key) {
@@ -714,6 +714,41 @@ describe('sql: test(), preview and lookups', () => {
       expect(g.key).toBe('unmanaged-group:g1');
       const plan = await h.dryRun({ kind: 'addMembers', operationId: op(), key: g.key!, memberKeys: ['1'] });
       expect(plan.summary).toContain('not configured');
+    } finally {
+      await h.dispose();
+    }
+  });
+});
+
+describe('sql: races and renames', () => {
+  it('two gateways creating the same user at once end with one row and the same key', async () => {
+    await pgTables();
+    const [a, b] = await Promise.all([host(pgTableConfig(), { 'connection.password': pgServer.password }), host(pgTableConfig(), { 'connection.password': pgServer.password })]);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const user = sampleUser(round);
+        const [ka, kb] = await Promise.all([a, b].map(async (h) => (await h.apply({ kind: 'createUser', operationId: op(), user })).key));
+        expect(ka).toBe(kb);
+        expect((await pgServer.admin('SELECT count(*)::int AS n FROM users WHERE user_name = $1', [user.userName]))[0].n).toBe(1);
+      }
+    } finally {
+      await Promise.all([a.dispose(), b.dispose()]);
+    }
+  });
+
+  it('MariaDB: renaming a user whose key is its userName moves its memberships along', async () => {
+    await mariaTables();
+    await maria.admin('DELETE FROM group_members');
+    const h = await host(mariaTableConfig(), { 'connection.password': maria.password });
+    try {
+      const user = sampleUser(1);
+      const { key } = await h.apply({ kind: 'createUser', operationId: op(), user });
+      const { key: group } = await h.apply({ kind: 'upsertGroup', operationId: op(), group: { scimId: randomUUID(), displayName: 'Renamers', attributes: {} } });
+      await h.apply({ kind: 'addMembers', operationId: op(), key: group!, memberKeys: [key!] });
+      const renamed = await h.apply({ kind: 'updateUser', operationId: op(), key: key!, user: { ...user, userName: `${user.userName}.new` } });
+      expect(renamed.key).toBe(`${user.userName}.new`);
+      const members = await maria.admin<{ user_name: string }>('SELECT user_name FROM group_members WHERE group_id = ?', [Number(group)]);
+      expect(members.map((m) => m.user_name)).toEqual([`${user.userName}.new`]);
     } finally {
       await h.dispose();
     }
