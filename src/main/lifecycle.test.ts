@@ -140,6 +140,15 @@ function harness(overrides: Partial<DesktopOptions> & { startGateway: DesktopOpt
   return { app, windows, statuses, failures, signals, desktop };
 }
 
+/** Waits for a condition (events, not sleeps), failing after `ms`. */
+async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 async function readyz(adminUrl: string): Promise<number> {
   try {
     return (await fetch(adminUrl + '/readyz', { signal: AbortSignal.timeout(2000) })).status;
@@ -166,8 +175,7 @@ describe('starting', () => {
     const h = harness({ startGateway: realStarter(tempDataDir()) });
     await h.desktop.run();
     const before = h.statuses.length;
-    await new Promise((r) => setTimeout(r, 200));
-    expect(h.statuses.length).toBeGreaterThan(before + 2);
+    await waitFor(() => h.statuses.length > before + 2);
     expect(h.statuses.at(-1)).toMatchObject({ state: 'running', outboxPending: 0, outboxDead: 0 });
   });
 
@@ -176,8 +184,7 @@ describe('starting', () => {
     await h.desktop.run();
     expect(h.windows).toHaveLength(0);
     h.app.emit('second-instance');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(h.windows).toHaveLength(1);
+    await waitFor(() => h.windows.length === 1);
   });
 
   it('refuses to start on a data directory another gateway holds, says why, and exits 1', async () => {
@@ -240,8 +247,7 @@ describe('single instance', () => {
     expect(h.desktop.gateway()).toBeDefined(); // closing the window leaves the gateway running
     expect(await readyz(h.desktop.gateway()!.adminUrl)).toBe(200);
     h.app.emit('second-instance');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(h.windows).toHaveLength(2);
+    await waitFor(() => h.windows.length === 2);
     expect(h.windows[1].urls).toHaveLength(1);
   });
 
