@@ -245,3 +245,13 @@ describe('test(), preview and capabilities', () => {
     expect((err as Error).message).toMatch(/exactly one column must be \{ "field": "key" \}/);
   });
 });
+
+describe('README', () => {
+  it('the example configuration is valid and enables groups', async () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const example = JSON.parse(/```json\n([\s\S]*?)\n```/.exec(readme)![1]);
+    const host = await createConnectorHost(createCsvConnector(), { config: example.connections.default.connectors[0].config, secrets: {} });
+    hosts.push(host);
+    expect(host.manifest.capabilities).toMatchObject({ groups: true, membership: true, read: true, lookup: true });
+  });
+});

@@ -516,9 +516,9 @@ class RestConnector implements Connector<RestConfig> {
   }
 
   async removeMembers(key: TargetKey, memberKeys: TargetKey[], ctx: OperationContext): Promise<void> {
-    const requests = this.memberRequests('removeMembers', key, memberKeys, ctx);
-    const perMember = requests.length !== 1 || memberKeys.length === 1;
-    for (const r of requests) {
+    const t = this.required('removeMembers');
+    const perMember = placeholdersOf([t.url, t.headers, t.body ?? null]).includes('member');
+    for (const r of this.memberRequests('removeMembers', key, memberKeys, ctx)) {
       const res = await this.send(r);
       if (res.status >= 200 && res.status < 300) continue;
       // Per member, 404 means "not a member" (or already gone): removing an absent member is a no-op.

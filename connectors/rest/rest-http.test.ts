@@ -4,6 +4,7 @@
  * and test() messages, and capabilities that follow the templates configured.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, PermanentError, TransientError, createConnectorHost, type ConnectorHost, type TargetUser } from '../sdk/index.js';
 import { startLegacyApi, type LegacyApi } from '../../test/servers/legacy-api.js';
@@ -218,6 +219,30 @@ describe('idempotency and refusals', () => {
     expect((err as Error).message).not.toContain(Buffer.from(`svc-scim:${PASSWORD}`).toString('base64'));
   });
 
+  it('members as one call with the list ({{members}}), added and removed idempotently', async () => {
+    const host = await hostFor(basic, (c) => ({
+      ...c,
+      operations: {
+        ...c.operations,
+        addMembers: { method: 'POST', url: '/api/v1/teams/{{key}}/members', body: { account_ids: '{{members}}' } },
+        removeMembers: { method: 'DELETE', url: '/api/v1/teams/{{key}}/members', body: { account_ids: '{{members}}' } },
+      },
+    }));
+    const a = (await host.apply({ kind: 'createUser', ...op(), user: sample() })).key!;
+    const b = (await host.apply({ kind: 'createUser', ...op(), user: sample() })).key!;
+    const team = (await host.apply({ kind: 'upsertGroup', ...op(), group: { scimId: randomUUID(), displayName: 'Batch', attributes: {} } })).key!;
+    await host.apply({ kind: 'addMembers', ...op(), key: team, memberKeys: [a, b] });
+    await host.apply({ kind: 'addMembers', ...op(), key: team, memberKeys: [a] });
+    expect([...basic.teams.get(team)!.members].map(String).sort()).toEqual([a, b].sort());
+    expect(JSON.parse(basic.requests.at(-1)!.body)).toEqual({ account_ids: [a] });
+    await host.apply({ kind: 'removeMembers', ...op(), key: team, memberKeys: [a] });
+    await host.apply({ kind: 'removeMembers', ...op(), key: team, memberKeys: [a] });
+    expect([...basic.teams.get(team)!.members].map(String)).toEqual([b]);
+    // With the list form, a 404 means the group is gone: that is not a no-op.
+    const err = await host.apply({ kind: 'removeMembers', ...op(), key: 'T-999', memberKeys: [b] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'not_found' });
+  });
+
   it('removing a member that is not in the team (the API answers 404) is a no-op', async () => {
     const host = await hostFor(basic);
     const { key: member } = await host.apply({ kind: 'createUser', ...op(), user: sample() });
@@ -386,5 +411,16 @@ describe('preview and test()', () => {
     } finally {
       await basic.start();
     }
+  });
+});
+
+describe('README', () => {
+  it('the example configuration is valid and enables every capability', async () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const example = JSON.parse(/```json\n([\s\S]*?)\n```/.exec(readme)![1]);
+    const instance = example.connections.default.connectors[0];
+    const host = await createConnectorHost(createRestConnector(), { config: instance.config, secrets: { 'auth.password': 'from-the-environment' } });
+    hosts.push(host);
+    expect(host.manifest.capabilities).toMatchObject({ create: true, delete: true, lookup: true, read: true, groups: true, membership: true, dryRun: true });
   });
 });

@@ -251,3 +251,13 @@ describe('listUsers, findUser and test()', () => {
     expect(testing.parseOutput('done')).toBeUndefined();
   });
 });
+
+describe('README', () => {
+  it('the example configuration is valid and enables the optional operations', async () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const example = JSON.parse(/```json\n([\s\S]*?)\n```/.exec(readme)![1]);
+    const host = await createConnectorHost(createScriptConnector(), { config: example.connections.default.connectors[0].config, secrets: { 'credentials.apiKey': 'k' } });
+    hosts.push(host);
+    expect(host.manifest.capabilities).toMatchObject({ groups: true, membership: true, read: true, lookup: true });
+  });
+});

@@ -6,7 +6,8 @@
  * - accounts under `/api/v1/accounts` with snake_case fields, numeric ids, responses wrapped in
  *   `{ "data": ... }`, a `Location` header on create, 409 on a duplicate login, 422 on bad input;
  * - deactivation through action endpoints (`POST /api/v1/accounts/:id/disable` and `/enable`);
- * - teams with per-member endpoints (`PUT`/`DELETE /api/v1/teams/:id/members/:accountId`);
+ * - teams with per-member endpoints (`PUT`/`DELETE /api/v1/teams/:id/members/:accountId`) and a
+ *   batch form (`POST`/`DELETE /api/v1/teams/:id/members` with `{ "account_ids": [...] }`);
  * - listing with `page`/`per_page`, `offset`/`limit` or `cursor`, and a `links.next` URL;
  * - HTTP Basic auth, or OAuth2 client credentials (`POST /oauth/token`) with expiring tokens;
  * - a fault mode (429 with Retry-After, 503, a slow answer) and a real stop/start of the port.
@@ -351,6 +352,16 @@ export async function startLegacyApi(options: { auth: LegacyAuth; maxPageSize?: 
         teams.delete(t.id);
         return { status: 204 };
       }
+    }
+    if ((m = path.match(/^\/api\/v1\/teams\/([^/]+)\/members$/)) && (method === 'POST' || method === 'DELETE')) {
+      // Batch form: { "account_ids": [...] }; ids as numbers or numeric strings.
+      const t = team(decodeURIComponent(m[1]));
+      const ids = parseJson(body).account_ids;
+      if (!Array.isArray(ids)) throw new HttpProblem(422, { error: { code: 'validation_failed', message: 'account_ids must be a list' } });
+      const accountsOf = ids.map((id) => account(String(id)));
+      for (const a of accountsOf) if (method === 'POST') t.members.add(a.id);
+      else t.members.delete(a.id);
+      return { status: 200, body: { data: teamJson(t) } };
     }
     if ((m = path.match(/^\/api\/v1\/teams\/([^/]+)\/members\/([^/]+)$/))) {
       const t = team(decodeURIComponent(m[1]));
