@@ -165,6 +165,10 @@ function classifyPostgres(e: DriverError, raw: string, ctx: ErrorContext, transi
   const code = text(e.code);
   if (!code || !/^[0-9A-Z]{5}$/.test(code)) {
     if (PG_TRANSIENT_MESSAGES.test(raw)) return transient(`the connection failed: ${raw}`);
+    // pg's own wording when the server asks for a password the config does not have.
+    if (/client password must be a string|SASL/i.test(raw)) {
+      return permanent(`the server wants a password for user "${ctx.user ?? '?'}" and none is set: set connection.password`, 'sql_auth_failed');
+    }
     return permanent(raw, 'sql_error');
   }
   const constraint = text(e.constraint);

@@ -863,6 +863,12 @@ describe('sql: refusals are permanent and say what to fix', () => {
         await h.dispose();
       }
     }
+    const none = await host(pgTableConfig(), {});
+    try {
+      expect((await none.test()).message).toContain('the server wants a password for user "scim" and none is set');
+    } finally {
+      await none.dispose();
+    }
   });
 });
 
