@@ -1,7 +1,8 @@
 /** RFC 4514 DN handling and the connector's config resolution: pure functions, no server. */
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ldapConfigSchema, resolveConfig, dnsDomainOf } from './config.js';
+import { deactivateSchema, dnsDomainOf, ldapConfigSchema, resolveConfig } from './config.js';
 import { escapeDNValue, formatDN, isUnder, normalizeDN, parseDN, parseTemplate, renderTemplate, sameDN, withParent, DnSyntaxError, MissingPlaceholderError } from './dn.js';
 import { attributeInMessage } from './errors.js';
 import { samAccountNameFrom } from './index.js';
@@ -129,6 +130,23 @@ describe('config resolution', () => {
     expect(r.updateMemberReferences).toBe(false);
     expect(r.upnSuffix).toBe('corp.example.org');
     expect(dnsDomainOf('OU=x,DC=a,DC=b')).toBe('a.b');
+  });
+
+  it("the README's example configurations are valid", () => {
+    const readme = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const blocks = [...readme.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+    const instances = blocks.flatMap((b) =>
+      b.connections ? Object.values(b.connections as Record<string, { connectors: Array<Record<string, unknown>> }>).flatMap((c) => c.connectors) : [b],
+    );
+    expect(instances.length).toBeGreaterThanOrEqual(2);
+    const methods = [...readme.matchAll(/`(\{ "method": [^`]*\})`/g)].map((m) => JSON.parse(m[1]!) as unknown);
+    expect(methods).toHaveLength(6);
+    for (const m of methods) expect(deactivateSchema.safeParse(m).success, JSON.stringify(m)).toBe(true);
+    for (const instance of instances) {
+      expect(instance.type).toBe('ldap');
+      const result = ldapConfigSchema.safeParse({ ...(instance.config as object), bindPassword: 'from-the-keychain' });
+      expect(result.error?.issues ?? [], JSON.stringify(instance.config)).toEqual([]);
+    }
   });
 
   it('refuses contradictions with the key named', () => {
