@@ -76,7 +76,8 @@ export interface StatusInfo {
   traffic: TrafficPoint[];
   connections: ConnectionStatus[];
   keychain: KeychainState;
-  audit: { ok: boolean; records?: number; problem?: string; checkedAt: string };
+  /** The audit chain: the last check the console ran, or the one made when the gateway started (`fromStart`). */
+  audit: { ok: boolean; records?: number; problem?: string; checkedAt: string; fromStart?: boolean };
 }
 
 export type TokenState = 'active' | 'grace' | 'expired' | 'revoked';

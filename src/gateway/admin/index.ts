@@ -60,7 +60,8 @@ export function createAdminConsole(deps: AdminDeps, options: AdminOptions = {}):
     throttle: new LoginThrottle({ ...options.lockout, now }),
     setup,
     localLogins: new LocalLoginTokens(options.localLoginTtlMs, now),
-    traffic: new TrafficRecorder(now),
+    // Traffic keeps the wall clock: its minutes are what the admin's browser shows.
+    traffic: new TrafficRecorder(),
     jobs: new JobRunner(deps.logger),
     startedAt: new Date(now()),
     async record(req: Request, draft) {

@@ -6,6 +6,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { CONNECTION_NAME_RE } from '../../auth/index.js';
+import { policySchema } from '../../provisioning/index.js';
 import type { AdminContext } from '../context.js';
 import { AdminError, parseBody } from '../errors.js';
 import { getConnection, listConnections, requireRegistry } from '../views.js';
@@ -33,6 +34,11 @@ function specConnectors(ctx: AdminContext, name: string): Array<Record<string, u
 
 export function connectionRoutes(ctx: AdminContext): Router {
   const r = Router();
+
+  /** The JSON Schema of a connection's policies, for the console's policy form. */
+  r.get('/connection-policy-schema', (_req, res) => {
+    res.json({ schema: z.toJSONSchema(policySchema, { io: 'input', unrepresentable: 'any' }) });
+  });
 
   r.get('/connections', (_req, res) => {
     res.json({ connections: listConnections(ctx), managed: Boolean(ctx.deps.connections?.()) });

@@ -78,8 +78,8 @@ export function statusRoutes(ctx: AdminContext): Router {
     if (!audit) {
       const v = await deps.audit.startupCheck();
       audit = v.ok
-        ? { ok: true, records: v.records, checkedAt: ctx.startedAt.toISOString() }
-        : { ok: false, problem: `${v.file} line ${v.line}: ${v.reason}`, checkedAt: ctx.startedAt.toISOString() };
+        ? { ok: true, checkedAt: ctx.startedAt.toISOString(), fromStart: true }
+        : { ok: false, problem: `${v.file} line ${v.line}: ${v.reason}`, checkedAt: ctx.startedAt.toISOString(), fromStart: true };
     }
     const body: StatusInfo = {
       version: productVersion(),

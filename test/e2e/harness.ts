@@ -1,0 +1,134 @@
+/**
+ * The end-to-end harness: a real gateway in-process (temp data dir, port 0, the demo connector
+ * over a directory the test can take down), the built console, and Debian's Chromium driven by
+ * playwright-core with a fresh profile. Screenshots go to test-results/console/.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { createDemoConnector, DemoDirectory } from '../../connectors/demo/index.js';
+import { loadConfig } from '../../src/gateway/config.js';
+import { openSecretStore } from '../../src/gateway/secrets/index.js';
+import { startGateway, type Gateway, type StartOptions } from '../../src/gateway/server.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+export const SCREENSHOTS = join(root, 'test-results', 'console');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** Builds the console when dist/renderer is missing or older than its sources (`npm test` has built it already). */
+export function ensureConsoleBuilt(): void {
+  const index = join(root, 'dist', 'renderer', 'index.html');
+  const sources = Math.max(newest(join(root, 'src', 'renderer')), statSync(join(root, 'src', 'gateway', 'admin', 'api-types.ts')).mtimeMs);
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+  // Two test files may get here at once: one builds, the other waits for it.
+  const lock = join(root, 'dist', '.renderer-build.lock');
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (i > 600) throw new Error(`${lock} is held; remove it if no build is running`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
+    }
+  }
+  try {
+    execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'src', 'renderer', 'vite.config.ts')], { stdio: 'inherit', timeout: 120_000 });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM);
+}
+
+export interface ConsoleRig {
+  gateway: Gateway;
+  dataDir: string;
+  directory: DemoDirectory;
+  stop(): Promise<void>;
+}
+
+export async function startConsoleGateway(options: Partial<StartOptions> = {}, directory = new DemoDirectory()): Promise<ConsoleRig> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-e2e-'));
+  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent' } });
+  const secrets = await openSecretStore({ dataDir, backend: 'file' });
+  const gateway = await startGateway(config, {
+    logger: pino({ level: 'silent' }),
+    secrets,
+    connectorTypes: new Map([['demo', () => createDemoConnector(directory) as never]]),
+    ...options,
+  });
+  return {
+    gateway,
+    dataDir,
+    directory,
+    async stop() {
+      await gateway.stop();
+      await secrets.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface Browser {
+  context: BrowserContext;
+  page: Page;
+  close(): Promise<void>;
+}
+
+/** Chromium with a fresh profile; `close()` always ends the browser and removes the profile. */
+export async function openBrowser(viewport = { width: 1280, height: 800 }): Promise<Browser> {
+  const profile = mkdtempSync(join(tmpdir(), 'scim-bridge-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport,
+    acceptDownloads: true,
+    timeout: 30_000,
+  });
+  context.setDefaultTimeout(10_000);
+  const page = context.pages()[0] ?? (await context.newPage());
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await context.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true });
+  };
+  return { context, page, close };
+}
+
+/** Saves a full-page screenshot as test-results/console/<name>.png. */
+export async function shot(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  // From the top: a sticky header would otherwise be drawn where the page was scrolled to.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Console errors and CSP violations fail the test: the console must run under its own CSP. */
+export function collectPageErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('console', (m) => {
+    // A refused API call (401, 429) is logged by the browser as a failed load: the page shows it.
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(e.message));
+  return errors;
+}
