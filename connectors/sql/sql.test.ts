@@ -18,7 +18,7 @@ import { runConnectorConformance, type ConformanceTarget } from '../sdk/conforma
 import { ConnectorConfigError, createConnectorHost, PermanentError, TransientError, type ConnectorHost, type TargetUser } from '../sdk/index.js';
 import { startMariadb, type MariadbServer } from '../../test/servers/mariadb.js';
 import { startPostgres, type PostgresServer } from '../../test/servers/postgres.js';
-import { createSqlConnector, type SqlConfig } from './index.js';
+import { createSqlConnector, sqlConfigSchema, type SqlConfig } from './index.js';
 
 let pgServer: PostgresServer;
 let maria: MariadbServer;
@@ -604,6 +604,44 @@ describe('sql: values are parameters, never SQL', () => {
     } finally {
       lite.close();
     }
+  });
+});
+
+describe('sql: README examples', () => {
+  /** The ```json blocks of README.md with the heading above each. */
+  function readmeBlocks(): Array<{ heading: string; json: Record<string, unknown> }> {
+    const text = readFileSync(new URL('./README.md', import.meta.url), 'utf8');
+    const out: Array<{ heading: string; json: Record<string, unknown> }> = [];
+    for (const m of text.matchAll(/```json\n([\s\S]*?)```/g)) {
+      const heading = [...text.slice(0, m.index).matchAll(/^#+ (.*)$/gm)].pop()?.[1] ?? '';
+      const body = m[1].trim();
+      // Fragments (`"statements": {...}`) are wrapped to parse.
+      out.push({ heading, json: JSON.parse(body.startsWith('"') ? `{${body}}` : body) as Record<string, unknown> });
+    }
+    return out;
+  }
+
+  it('every example config is valid, and the templated ones are the statements these tests run', () => {
+    const configs: unknown[] = [];
+    const fragments = new Map<string, unknown>();
+    for (const { heading, json } of readmeBlocks()) {
+      if (json.connections) {
+        for (const c of Object.values(json.connections as Record<string, { connectors: Array<{ config: unknown }> }>)) configs.push(...c.connectors.map((x) => x.config));
+      } else if (json.type === 'sql') configs.push(json.config);
+      else if (json.statements) fragments.set(heading, json.statements);
+    }
+    expect(configs.length).toBeGreaterThanOrEqual(4);
+    for (const config of configs) {
+      // As the host does: a secret's place holds a reference ({"$env"}), never validated as a value.
+      const c = structuredClone(config) as { connection: Record<string, unknown> };
+      delete c.connection.password;
+      const parsed = sqlConfigSchema.safeParse(c);
+      expect(parsed.success, JSON.stringify(parsed.error?.issues)).toBe(true);
+    }
+    const templated = configs.find((c) => (c as SqlConfig).statements) as SqlConfig;
+    expect(templated.statements).toEqual(pgStatementsConfig('x').statements);
+    expect(fragments.get('MySQL / MariaDB')).toEqual(mariaStatementsConfig('x').statements);
+    expect(fragments.get('SQLite')).toEqual(sqliteStatementsConfig('x').statements);
   });
 });
 
