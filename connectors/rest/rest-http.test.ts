@@ -20,7 +20,7 @@ const hosts: ConnectorHost<RestConfig>[] = [];
 
 beforeAll(async () => {
   basic = await startLegacyApi({ auth: { kind: 'basic', username: 'svc-scim', password: PASSWORD } });
-  oauth = await startLegacyApi({ auth: { kind: 'oauth2', clientId: 'scim-bridge', clientSecret: CLIENT_SECRET, tokenTtlSeconds: 1 } });
+  oauth = await startLegacyApi({ auth: { kind: 'oauth2', clientId: 'scim-bridge', clientSecret: CLIENT_SECRET, tokenTtlSeconds: 2 } });
 });
 afterEach(async () => {
   for (const h of hosts.splice(0)) await h.dispose();
@@ -69,8 +69,8 @@ describe('OAuth2 client credentials', () => {
     await host.apply({ kind: 'deactivateUser', ...op(), key: key!, user: sample({ active: false }) });
     await host.apply({ kind: 'reactivateUser', ...op(), key: key!, user: sample() });
     expect(oauth.tokensIssued).toBe(1);
-    // tokenTtlSeconds is 1: the connector refreshes shortly before expiry, without a 401.
-    await new Promise((r) => setTimeout(r, 1_100));
+    // tokenTtlSeconds is 2: the connector refreshes shortly before expiry (10% early), without a 401.
+    await new Promise((r) => setTimeout(r, 2_000));
     await host.apply({ kind: 'reactivateUser', ...op(), key: key!, user: sample() });
     expect(oauth.tokensIssued).toBe(2);
     expect(oauth.requests.filter((r) => r.path.startsWith('/api/')).length).toBe(4);
