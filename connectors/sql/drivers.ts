@@ -7,6 +7,7 @@
 import type { Pool as PgPool, PoolClient as PgClient, PoolConfig as PgPoolConfig } from 'pg';
 import type { Pool as MysqlPool, PoolConnection as MysqlConnection, PoolOptions as MysqlPoolOptions } from 'mysql2/promise';
 import type { Database as SqliteDatabase } from 'better-sqlite3';
+import { NETWORK_ERROR_CODES } from '../sdk/index.js';
 
 /** The SQL dialects the connector speaks; `mysql` covers MariaDB. */
 export type Dialect = 'postgres' | 'mysql' | 'sqlite';
@@ -93,12 +94,16 @@ function normalizeRow(row: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
-/** Node's socket-level codes and the drivers' messages for a connection that is gone. */
+/**
+ * Whether the connection an error came from is unusable (discard it rather than ROLLBACK on it):
+ * a socket error, mysql2's fatal/protocol errors, PostgreSQL's connection-class SQLSTATEs, pg's
+ * own messages for a dead or timed-out client.
+ */
 function brokenConnection(err: unknown): boolean {
   const e = err as { code?: unknown; fatal?: unknown; message?: unknown };
   if (e?.fatal === true) return true;
-  if (typeof e?.code === 'string' && /^(E[A-Z]+|PROTOCOL_|57P0|08)/.test(e.code)) return true;
-  return typeof e?.message === 'string' && /Connection terminated|not queryable|timeout/i.test(e.message);
+  if (typeof e?.code === 'string') return NETWORK_ERROR_CODES.has(e.code) || /^(PROTOCOL_|57P0|08)/.test(e.code);
+  return typeof e?.message === 'string' && /Connection terminated|not queryable|Query read timeout/i.test(e.message);
 }
 
 /** Opens the driver for the dialect (lazily imported). Does not connect yet. */
