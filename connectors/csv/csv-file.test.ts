@@ -201,6 +201,26 @@ describe('atomic rewrites and concurrency', () => {
     expect(existsSync(join(dir, 'users.csv.lock'))).toBe(false);
   });
 
+  it('two instances meeting the same stale lock take it over without losing a write', async () => {
+    const lock = join(dir, 'users.csv.lock');
+    mkdirSync(lock);
+    writeFileSync(join(lock, 'owner.json'), JSON.stringify({ pid: 1, host: 'crashed-host', at: '2020-01-01T00:00:00Z', token: 'z' }));
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(lock, old, old);
+    const a = await hostWith();
+    vi.resetModules();
+    const other = (await import('./index.js')) as typeof import('./index.js');
+    const b = await hostWith({}, other.createCsvConnector());
+    await Promise.all(
+      Array.from({ length: 15 }, (_, i) => [
+        a.apply({ kind: 'createUser', ...op(), user: user(`a${i}`) }),
+        b.apply({ kind: 'createUser', ...op(), user: user(`b${i}`) }),
+      ]).flat(),
+    );
+    expect(rows()).toHaveLength(30);
+    expect(readdirSync(dir).sort()).toEqual(['users.csv']);
+  });
+
   it('takes over a lock left by another host once it is older than staleLockMs', async () => {
     const lock = join(dir, 'users.csv.lock');
     mkdirSync(lock);

@@ -147,9 +147,34 @@ async function removeLock(lockDir: string): Promise<void> {
 }
 
 /**
+ * Removes a lock judged stale, one breaker at a time (`<lock>.break`, also by mkdir): without
+ * that, two writers that judged the same lock stale could each remove it, the second one
+ * removing the fresh lock the first had taken meanwhile. Under the breaker the lock is read again
+ * and removed only if it is still the one judged stale.
+ */
+async function breakStaleLock(lockDir: string, judged: { owner?: LockOwner; mtimeMs?: number }): Promise<void> {
+  const breaker = `${lockDir}.break`;
+  try {
+    await mkdir(breaker);
+  } catch {
+    // Someone else is breaking it; a breaker left by a crash is itself cleared after a while.
+    const info = await stat(breaker).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > 10_000) await rm(breaker, { recursive: true, force: true }).catch(() => {});
+    await sleep(10);
+    return;
+  }
+  try {
+    const again = await readLock(lockDir);
+    if (again.exists && again.mtimeMs === judged.mtimeMs && again.owner?.token === judged.owner?.token) await removeLock(lockDir);
+  } finally {
+    await rm(breaker, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/**
  * Takes the lock `<path>.lock` (a directory: mkdir is atomic on local and network file systems,
  * where O_EXCL is not always), runs `fn`, removes the lock. A lock whose holder is a dead process
- * on this host, or older than `staleMs`, is taken over. See
+ * on this host, or older than `staleMs`, is taken over (one breaker at a time). See
  * docs/decisions/0009-rest-templates-and-csv-lock.md for why this is hand-written.
  */
 export async function withLockFile<T>(path: string, options: LockOptions, fn: () => Promise<T>): Promise<T> {
@@ -172,9 +197,7 @@ export async function withLockFile<T>(path: string, options: LockOptions, fn: ()
     const age = mtimeMs === undefined ? 0 : Date.now() - mtimeMs;
     const deadHere = owner !== undefined && owner.host === me.host && !pidAlive(owner.pid);
     if (deadHere || age > options.staleMs) {
-      // Remove only the lock judged stale: if it changed meanwhile, someone else took it over.
-      const again = await readLock(lockDir);
-      if (again.mtimeMs === mtimeMs && again.owner?.token === owner?.token) await removeLock(lockDir);
+      await breakStaleLock(lockDir, { owner, mtimeMs });
       continue;
     }
     if (Date.now() >= deadline) {
