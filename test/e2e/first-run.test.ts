@@ -61,7 +61,7 @@ describe.skipIf(!chromiumAvailable())('first run in the console', () => {
     await page.getByRole('button', { name: /I have copied it/ }).click();
 
     await page.getByRole('heading', { name: 'Add a connector' }).waitFor();
-    await page.getByLabel('Name (optional)').fill('lab');
+    await page.getByLabel('Name', { exact: true }).fill('lab');
     await page.getByRole('button', { name: 'Test connection' }).click();
     await page.getByTestId('connector-test-result').getByText('Connection works').waitFor();
     await shot(page, '04-wizard-connector');

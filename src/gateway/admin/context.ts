@@ -107,7 +107,7 @@ export interface AdminContext {
   jobs: JobRunner;
   startedAt: Date;
   /** The last audit-chain verification the console ran (the status page shows it). */
-  auditCheck?: { ok: boolean; records?: number; problem?: string; checkedAt: string };
+  auditCheck?: { ok: boolean; records?: number; problem?: string; checkedAt: string; fromStart?: boolean };
   /** Records an admin action in the audit log, as the signed-in admin. */
   record(req: Request, draft: Omit<AuditDraft, 'actor'>): Promise<void>;
 }

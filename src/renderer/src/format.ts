@@ -9,6 +9,13 @@ export function formatDateTime(iso: string | undefined): string {
   return Number.isNaN(d.getTime()) ? iso : dateTime.format(d);
 }
 
+const withSeconds = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+/** With seconds: for the audit log, where order within a minute matters. */
+export function formatPrecise(iso: string): string {
+  return withSeconds.format(new Date(iso));
+}
+
 export function formatTime(iso: string): string {
   return timeOnly.format(new Date(iso));
 }

@@ -104,7 +104,8 @@ function SchemaField(props: FieldProps) {
   const t = typeOf(s);
   const hintId = `${id}-hint`;
   const errorHere = props.errorPath === dotted ? props.error : undefined;
-  const optional = !props.required || s.default !== undefined;
+  // Fields with a default are not marked: leaving them alone is the normal case.
+  const optional = !props.required && s.default === undefined;
   const labelText = (
     <>
       {label}
@@ -147,7 +148,7 @@ function SchemaField(props: FieldProps) {
   }
   if (s.enum) {
     return wrap(
-      <select {...common} class="input" value={current === undefined ? '' : String(current)} onChange={(e) => set((e.currentTarget as HTMLSelectElement).value || undefined)}>
+      <select {...common} class="input" value={current === undefined ? (s.default !== undefined ? String(s.default) : '') : String(current)} onChange={(e) => set((e.currentTarget as HTMLSelectElement).value || undefined)}>
         {optional && <option value="">{s.default !== undefined ? `Default (${String(s.default)})` : '—'}</option>}
         {s.enum.map((o) => (
           <option key={String(o)} value={String(o)}>

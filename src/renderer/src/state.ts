@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { SessionInfo } from '../../gateway/admin/api-types';
 
 export interface FreshToken {
+  id: string;
   value: string;
   name: string;
   connection: string;

@@ -83,7 +83,7 @@ export function connectionRoutes(ctx: AdminContext): Router {
     if (at >= 0) connectors[at] = entry;
     else connectors.push(entry);
     await registry.upsert(name, { policies: registry.get(name)?.policies ?? connection.policies, connectors });
-    await ctx.record(req, { connection: name, action: at >= 0 ? 'connector.update' : 'connector.create', resource: { type: 'Connector', id, display: body.type }, result: 'success' });
+    await ctx.record(req, { connection: name, action: at >= 0 ? 'connector.update' : 'connector.create', resource: { type: 'Connector', id }, detail: `type ${body.type}`, result: 'success' });
     res.status(at >= 0 ? 200 : 201).json(getConnection(ctx, name));
   });
 

@@ -164,7 +164,7 @@ export function connectorRoutes(ctx: AdminContext): Router {
       await host?.dispose().catch(() => undefined);
     }
     const answer: TestOutcome = { ...result, durationMs: Math.round(performance.now() - started) };
-    await ctx.record(req, { action: 'connector.test', resource: { type: 'Connector', id: body.id ?? '(unsaved)', display: body.type }, result: answer.ok ? 'success' : 'failure', detail: answer.message.slice(0, 500) });
+    await ctx.record(req, { action: 'connector.test', resource: { type: 'Connector', id: body.id ?? '(unsaved)', ...(body.id ? {} : { display: `unsaved ${body.type} connector` }) }, result: answer.ok ? 'success' : 'failure', detail: answer.message.slice(0, 500) });
     res.json(answer);
   });
 

@@ -48,6 +48,11 @@ export function outboxItem(e: OutboxEntry): OutboxItem {
   };
 }
 
+function resourceOf(e: OutboxEntry): { type: string; id: string; display?: string } {
+  const name = outboxItem(e).resourceName;
+  return { type: e.resourceType, id: e.resourceId, ...(name ? { display: name } : {}) };
+}
+
 export function outboxRoutes(ctx: AdminContext): Router {
   const r = Router();
   const { deps } = ctx;
@@ -69,14 +74,14 @@ export function outboxRoutes(ctx: AdminContext): Router {
   r.post('/outbox/:id/retry', async (req, res) => {
     const e = await one(req.params.id as string);
     await deps.outbox.retry(e.id);
-    await ctx.record(req, { connection: e.connection, action: 'outbox.retry', resource: { type: e.resourceType, id: e.resourceId }, result: 'success', detail: `${e.kind} to ${e.connector}`, requestId: e.id });
+    await ctx.record(req, { connection: e.connection, action: 'outbox.retry', resource: resourceOf(e), result: 'success', detail: `${e.kind} to ${e.connector}`, requestId: e.id });
     res.json({ retried: 1 });
   });
 
   r.post('/outbox/:id/discard', async (req, res) => {
     const e = await one(req.params.id as string);
     await deps.outbox.discard(e.id);
-    await ctx.record(req, { connection: e.connection, action: 'outbox.discard', resource: { type: e.resourceType, id: e.resourceId }, result: 'success', detail: `${e.kind} to ${e.connector} will not be delivered`, requestId: e.id });
+    await ctx.record(req, { connection: e.connection, action: 'outbox.discard', resource: resourceOf(e), result: 'success', detail: `${e.kind} to ${e.connector} will not be delivered`, requestId: e.id });
     res.json({ discarded: 1 });
   });
 

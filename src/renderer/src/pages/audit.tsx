@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks';
 import type { AuditPageInfo, AuditRecordInfo, TokenInfo, VerifyOutcome } from '../../../gateway/admin/api-types';
 import { api, download, query } from '../api';
-import { bytes, formatDateTime, plural } from '../format';
+import { bytes, formatPrecise, plural } from '../format';
 import { Button, Card, EmptyState, ErrorNotice, Field, Loading, Notice, PageHeader, Progress, StateBadge, useLoad } from '../ui';
 
 interface Filters {
@@ -36,7 +36,7 @@ function Row(props: { r: AuditRecordInfo }) {
   return (
     <>
       <tr>
-        <td class="nowrap">{formatDateTime(r.time)}</td>
+        <td class="nowrap">{formatPrecise(r.time)}</td>
         <td>
           <span class="muted small">{r.actor.kind}</span>
           <div>{r.actor.name ?? r.actor.id}</div>

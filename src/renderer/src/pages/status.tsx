@@ -151,13 +151,10 @@ export function StatusPage() {
           </EmptyState>
         </Card>
       )}
+      <Card class="gateway-card">
+        <CopyField label="SCIM base URL" value={data.scimUrl} hint={`The URL identity providers call, with a token. Version ${data.version}, running since ${formatDateTime(data.startedAt)}.`} />
+      </Card>
       <div class="summary-grid">
-        <Card title="Gateway">
-          <CopyField label="SCIM base URL" value={data.scimUrl} hint="Paste this into the identity provider." />
-          <p class="muted small">
-            Version {data.version} · running since {formatDateTime(data.startedAt)}
-          </p>
-        </Card>
         <Card title="Outbox" actions={<LinkButton small variant="ghost" href="#/outbox">Open</LinkButton>}>
           <p class="big-number">{data.store.outboxPending.toLocaleString()}</p>
           <p class="muted">changes waiting for delivery</p>
@@ -167,7 +164,7 @@ export function StatusPage() {
           <p>
             <Badge tone={data.keychain.warning ? 'warn' : 'ok'}>{data.keychain.state === 'keychain' ? 'OS keychain' : data.keychain.state === 'file' ? 'Encrypted file' : data.keychain.state === 'not-configured' ? 'Not configured' : data.keychain.state}</Badge>
           </p>
-          <p class="muted small">{data.keychain.warning ? 'See the warning above.' : data.keychain.message}</p>
+          <p class="muted small">{data.keychain.warning ? 'A fallback: see the warning above.' : data.keychain.message}</p>
         </Card>
         <Card title="Audit log">
           <p>{data.audit.ok ? <Badge tone="ok">Chain intact</Badge> : <Badge tone="bad">Chain broken</Badge>}</p>

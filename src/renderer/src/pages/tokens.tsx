@@ -7,7 +7,7 @@ import { freshTokenStore } from '../state';
 import { Button, Card, CopyField, Dialog, EmptyState, ErrorNotice, Field, LinkButton, Loading, Notice, PageHeader, StateBadge, fieldError, useLoad, useToast } from '../ui';
 
 /** The one time a token is shown. */
-export function TokenReveal(props: { created: CreatedTokenInfo; guide?: boolean }) {
+export function TokenReveal(props: { created: CreatedTokenInfo; guide?: boolean; onDismiss?: () => void }) {
   const { created } = props;
   return (
     <div class="stack token-reveal">
@@ -20,12 +20,19 @@ export function TokenReveal(props: { created: CreatedTokenInfo; guide?: boolean 
           The previous token {created.previous.state === 'revoked' ? 'was revoked.' : `keeps working until ${formatDateTime(created.previous.expiresAt)}: update the identity provider before then.`}
         </p>
       )}
-      {props.guide !== false && (
-        <p>
-          <LinkButton small href="#/guides">
-            Open a setup guide with this token
-          </LinkButton>
-        </p>
+      {(props.guide !== false || props.onDismiss) && (
+        <div class="inline-actions">
+          {props.guide !== false && (
+            <LinkButton small href="#/guides">
+              Open a setup guide with this token
+            </LinkButton>
+          )}
+          {props.onDismiss && (
+            <Button small variant="ghost" onClick={props.onDismiss}>
+              I have copied it: hide
+            </Button>
+          )}
+        </div>
       )}
     </div>
   );
@@ -44,7 +51,7 @@ export function CreateTokenForm(props: { connections: string[]; defaultConnectio
     setError(undefined);
     try {
       const created = await api.post<CreatedTokenInfo>('/tokens', { name, connection, expiresInDays: expires ? Number(expires) : null, revokeOthers });
-      freshTokenStore.set({ value: created.value, name: created.token.name, connection: created.token.connection, createdAt: Date.now() });
+      freshTokenStore.set({ id: created.token.id, value: created.value, name: created.token.name, connection: created.token.connection, createdAt: Date.now() });
       props.onCreated(created);
       setName('');
     } catch (err) {
@@ -108,7 +115,7 @@ function RotateDialog(props: { token?: TokenInfo; onClose: () => void; onDone: (
     setError(undefined);
     try {
       const c = await api.post<CreatedTokenInfo>(`/tokens/${props.token!.id}/rotate`, grace === 'now' ? { revokeNow: true } : { graceHours: Number(grace) });
-      freshTokenStore.set({ value: c.value, name: c.token.name, connection: c.token.connection, createdAt: Date.now() });
+      freshTokenStore.set({ id: c.token.id, value: c.value, name: c.token.name, connection: c.token.connection, createdAt: Date.now() });
       setCreated(c);
       props.onDone();
     } catch (err) {
@@ -169,6 +176,9 @@ export function TokensPage() {
     setBusy(true);
     try {
       await api.post(`/tokens/${revoking.id}/revoke`);
+      if (created?.token.id === revoking.id) setCreated(undefined);
+      // A guide must not offer a token that no longer works.
+      if (freshTokenStore.get()?.id === revoking.id) freshTokenStore.set(undefined);
       showToast(`Token "${revoking.name}" revoked: requests with it are refused from now on.`);
       setRevoking(undefined);
       void tokens.reload();
@@ -197,7 +207,7 @@ export function TokensPage() {
         ) : (
           <Loading />
         )}
-        {created && <TokenReveal created={created} />}
+        {created && <TokenReveal created={created} onDismiss={() => setCreated(undefined)} />}
       </Card>
       <Card
         title="Tokens"
