@@ -267,4 +267,31 @@ describe.skipIf(!chromiumAvailable())('console pages', () => {
     await page.getByRole('heading', { name: 'Your account' }).waitFor();
     expect(errors).toEqual([]);
   });
+
+  it('works with the keyboard: skip link first, focus into the page, dialogs close with Escape', async () => {
+    const { page } = browser;
+    await page.goto(`${rig.gateway.adminUrl}/#/tokens`);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Tokens', level: 1 }).waitFor();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to main content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.closest('main') !== null)).toBe(true);
+    // Reach "Rotate Okta" by keyboard, open the dialog with Enter, close it with Escape.
+    await page.getByRole('button', { name: 'Rotate Okta' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('dialog', { name: 'Rotate "Okta"' }).waitFor();
+    expect(await page.evaluate(() => document.activeElement?.closest('dialog') !== null)).toBe(true);
+    await page.keyboard.press('Escape');
+    await page.getByRole('dialog').waitFor({ state: 'hidden' });
+    // A visible focus ring on buttons.
+    await page.getByRole('button', { name: 'Create token' }).focus();
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Tab');
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+    expect(outline).toBe('solid');
+    expect(errors).toEqual([]);
+  });
 });

@@ -1,6 +1,6 @@
 /**
  * Requests per minute (bars) with the errors in each minute (the red part of the bar) and the
- * error rate, over the last hour. Plain SVG (docs/decisions/0006-console-stack.md): sixty bars do
+ * error rate, over the last hour. Plain SVG (docs/decisions/0011-console-stack.md): sixty bars do
  * not need a charting library, and the summary line and the bars' titles make it readable
  * without seeing it.
  */

@@ -2,7 +2,7 @@
  * A form generated from a connector type's config JSON Schema (zod's toJSONSchema): strings,
  * numbers, booleans, enums, nested objects, lists of strings; anything else as JSON. Secret
  * fields are password inputs that start empty and are never filled from the server: left empty,
- * the stored secret is kept. See docs/decisions/0006-console-stack.md.
+ * the stored secret is kept. See docs/decisions/0011-console-stack.md.
  */
 import { useId } from 'preact/hooks';
 import { humanize } from './format';
