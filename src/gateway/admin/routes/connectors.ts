@@ -30,10 +30,9 @@ const dryRunBody = z.object({
 const typeCache = new WeakMap<object, ConnectorTypeInfo>();
 
 export function typeInfo(make: () => ConnectorDefinition<unknown>): ConnectorTypeInfo {
-  const definition = make();
   const cached = typeCache.get(make);
   if (cached) return cached;
-  const m = definition.manifest;
+  const m = make().manifest;
   const info: ConnectorTypeInfo = {
     type: m.type,
     displayName: m.displayName,
