@@ -249,6 +249,16 @@ describe('first run and sign-in', () => {
     expect(expired.status).toBe(401);
     expect(expired.body.error.code).toBe('session_expired');
 
+    // The console's automatic refreshes do not count as activity: an open dashboard still idles out.
+    const watcher = rig.client();
+    await watcher.post('/api/session/login', { username: 'ada', password: PASSWORD });
+    for (let i = 0; i < 3; i++) {
+      rig.clock.advance(10 * MINUTE - 1000);
+      expect((await watcher.get('/api/status', { 'X-Console-Refresh': '1' })).status).toBe(200);
+    }
+    rig.clock.advance(4 * MINUTE);
+    expect((await watcher.get('/api/status', { 'X-Console-Refresh': '1' })).body.error.code).toBe('session_expired');
+
     const busy = rig.client();
     await busy.post('/api/session/login', { username: 'ada', password: PASSWORD });
     for (let h = 0; h < 12 * 3; h++) {

@@ -125,7 +125,9 @@ export function clientAddress(req: Request, trustProxy: boolean): string {
 export function requireSession(ctx: AdminContext): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const id = readCookie(req, SESSION_COOKIE);
-    const { session, expired } = ctx.sessions.get(id);
+    // The console marks its automatic refreshes: they do not keep an unattended session alive.
+    const background = SAFE_METHODS.has(req.method) && req.get('x-console-refresh') === '1';
+    const { session, expired } = ctx.sessions.get(id, { touch: !background });
     if (!session) {
       if (expired) clearSessionCookie(req, res, ctx.deps.config.trustProxy);
       const message = expired ? 'Your session has expired; sign in again.' : 'Sign in to the console first.';

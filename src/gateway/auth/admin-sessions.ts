@@ -57,8 +57,11 @@ export class AdminSessions {
     return { id, session };
   }
 
-  /** The live session for a cookie value, touched; expired ones are dropped. */
-  get(id: string | undefined): { session?: AdminSession; expired?: boolean } {
+  /**
+   * The live session for a cookie value; expired ones are dropped. `touch: false` (a page's
+   * automatic refresh) does not count as activity, so an open dashboard still idles out.
+   */
+  get(id: string | undefined, opts: { touch?: boolean } = {}): { session?: AdminSession; expired?: boolean } {
     if (!id) return {};
     const k = key(id);
     const session = this.sessions.get(k);
@@ -68,7 +71,7 @@ export class AdminSessions {
       this.sessions.delete(k);
       return { expired: true };
     }
-    session.lastSeenAt = t;
+    if (opts.touch !== false) session.lastSeenAt = t;
     return { session };
   }
 

@@ -39,8 +39,10 @@ async function toError(res: Response): Promise<ApiError> {
   return new ApiError(res.status, 'http', `The gateway answered ${res.status} ${res.statusText}.`);
 }
 
-export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+export async function request<T>(method: string, path: string, body?: unknown, opts: { background?: boolean } = {}): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
+  // An automatic refresh is not the admin's activity: it does not extend the session.
+  if (opts.background) headers['X-Console-Refresh'] = '1';
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (method !== 'GET' && csrfToken) headers['X-CSRF-Token'] = csrfToken;
   let res: Response;
@@ -61,7 +63,7 @@ export async function request<T>(method: string, path: string, body?: unknown): 
 }
 
 export const api = {
-  get: <T>(path: string) => request<T>('GET', path),
+  get: <T>(path: string, opts?: { background?: boolean }) => request<T>('GET', path, undefined, opts),
   post: <T>(path: string, body?: unknown) => request<T>('POST', path, body ?? {}),
   put: <T>(path: string, body: unknown) => request<T>('PUT', path, body),
   delete: <T>(path: string) => request<T>('DELETE', path),

@@ -10,7 +10,9 @@ import { formatTime, plural } from './format';
 export function summarize(points: TrafficPoint[]): { requests: number; errors: number; rate: string; peak: number } {
   const requests = points.reduce((n, p) => n + p.requests, 0);
   const errors = points.reduce((n, p) => n + p.errors, 0);
-  const rate = requests === 0 ? '0%' : `${((errors / requests) * 100).toFixed(errors * 1000 < requests ? 1 : 0)}%`;
+  // Below 1% one decimal, so a rare error does not read as none.
+  const pct = requests === 0 ? 0 : (errors / requests) * 100;
+  const rate = errors === 0 ? '0%' : `${pct.toFixed(pct < 1 ? 1 : 0)}%`;
   return { requests, errors, rate, peak: Math.max(0, ...points.map((p) => p.requests)) };
 }
 

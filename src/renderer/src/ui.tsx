@@ -262,29 +262,33 @@ export function fieldError(err: unknown, field: string): string | undefined {
   return err instanceof ApiError && err.field === field ? err.message : undefined;
 }
 
-/** Loads data, with reload and optional polling; keeps the last data while reloading. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[], pollMs?: number): { data?: T; error?: unknown; loading: boolean; reload: () => Promise<void> } {
+/**
+ * Loads data, with reload and optional polling; keeps the last data while reloading. A poll calls
+ * `load({ background: true })`: pass it to api.get so that it does not count as the admin's activity.
+ */
+export function useLoad<T>(load: (opts: { background: boolean }) => Promise<T>, deps: unknown[], pollMs?: number): { data?: T; error?: unknown; loading: boolean; reload: () => Promise<void> } {
   const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
   const seq = useRef(0);
-  const reload = useCallback(async () => {
+  const run = useCallback(async (background: boolean) => {
     const mine = ++seq.current;
     setState((s) => ({ ...s, loading: true }));
     try {
-      const data = await load();
+      const data = await load({ background });
       if (mine === seq.current) setState({ data, loading: false });
     } catch (error) {
       if (mine === seq.current) setState((s) => ({ data: s.data, error, loading: false }));
     }
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, deps);
+  const reload = useCallback(() => run(false), [run]);
   useEffect(() => {
-    void reload();
+    void run(false);
     if (!pollMs) return;
     const t = setInterval(() => {
-      if (document.visibilityState === 'visible') void reload();
+      if (document.visibilityState === 'visible') void run(true);
     }, pollMs);
     return () => clearInterval(t);
-  }, [reload, pollMs]);
+  }, [run, pollMs]);
   return { ...state, reload };
 }
 

@@ -295,7 +295,7 @@ function ReconcilePanel(props: { connectors: ConnectorRow[] }) {
 }
 
 export function ConnectorsPage() {
-  const list = useLoad(() => api.get<{ connectors: ConnectorRow[]; managed: boolean }>('/connectors'), [], 15_000);
+  const list = useLoad((o) => api.get<{ connectors: ConnectorRow[]; managed: boolean }>('/connectors', o), [], 15_000);
   const types = useLoad(() => api.get<{ types: ConnectorTypeInfo[] }>('/connector-types'), []);
   const connections = useLoad(() => api.get<{ connections: ConnectionInfo[] }>('/connections'), []);
   const [editing, setEditing] = useState<{ existing?: ConnectorRow }>();

@@ -12,7 +12,7 @@ const LIMIT = 50;
 export function OutboxPage() {
   const [view, setView] = useState<View>('failing');
   const [offset, setOffset] = useState(0);
-  const page = useLoad(() => api.get<Page>(`/outbox${query({ state: view, offset, limit: LIMIT })}`), [view, offset], 5_000);
+  const page = useLoad((o) => api.get<Page>(`/outbox${query({ state: view, offset, limit: LIMIT })}`, o), [view, offset], 5_000);
   const [busy, setBusy] = useState<string>();
   const [discarding, setDiscarding] = useState<OutboxItem>();
   const [job, setJob] = useState<JobInfo>();

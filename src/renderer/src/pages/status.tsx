@@ -118,7 +118,7 @@ function ConnectionCard(props: { c: ConnectionStatus }) {
 }
 
 export function StatusPage() {
-  const { data, error, reload } = useLoad(() => api.get<StatusInfo>('/status'), [], 10_000);
+  const { data, error, reload } = useLoad((o) => api.get<StatusInfo>('/status', o), [], 10_000);
   const [verify, setVerify] = useState<{ busy: boolean; result?: VerifyOutcome; error?: string }>({ busy: false });
   if (!data) return error ? <ErrorNotice error={error} retry={reload} /> : <Loading />;
   const noTokens = data.connections.every((c) => c.activeTokens === 0);
