@@ -31,7 +31,14 @@ function sameJson(a: ScimJson, b: ScimJson): boolean {
 }
 
 /** The outbox entries for one event and the connector instances of its connection. */
-export function outboxEntriesFor(ev: ResourceEvent, connectors: readonly string[], at: string, newId: () => string = randomUUID): OutboxChange[] {
+export function outboxEntriesFor(
+  ev: ResourceEvent,
+  connectors: readonly string[],
+  at: string,
+  newId: () => string = randomUUID,
+  /** Connectors whose claim check passed before the commit: their createUser needs no second look. */
+  claimChecked: readonly string[] = [],
+): OutboxChange[] {
   if (connectors.length === 0) return [];
   const out: OutboxChange[] = [];
   for (const kind of kindsFor(ev)) {
@@ -56,6 +63,7 @@ export function outboxEntriesFor(ev: ResourceEvent, connectors: readonly string[
           attempts: 0,
           nextAttemptAt: at,
           state: 'pending',
+          ...(kind === 'createUser' && claimChecked.includes(connector) ? { claimChecked: true } : {}),
         },
       });
     }

@@ -63,7 +63,7 @@ export function createProvisioningEffects(
     changesFor(event, actor, prepared) {
       const handled = prepared?.handled ?? [];
       const targets = handled.length === 0 ? connectorsOf(event.connection) : connectorsOf(event.connection).filter((id) => !handled.includes(id));
-      const changes: OutboxChange[] = local(event) ? [] : outboxEntriesFor(event, targets, new Date().toISOString());
+      const changes: OutboxChange[] = local(event) ? [] : outboxEntriesFor(event, targets, new Date().toISOString(), undefined, prepared?.claimChecked);
       if (options.audit) changes.push({ op: 'audit', records: [auditDraftForChange(event, actor)] });
       return changes;
     },

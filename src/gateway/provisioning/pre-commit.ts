@@ -58,7 +58,7 @@ export function scimErrorForRefusal(connector: string, err: unknown): ScimError 
 export function createPreCommit(opts: PreCommitOptions): (event: ResourceEvent, actor: Actor | undefined) => Promise<PreparedChange | undefined> {
   const lookupTimeout = opts.lookupTimeoutMs ?? 5_000;
 
-  async function claimCheck(event: ResourceEvent, changes: OutboxChange[]): Promise<void> {
+  async function claimCheck(event: ResourceEvent, changes: OutboxChange[], checked: string[]): Promise<void> {
     if (event.type !== 'User' || event.before || !event.after) return;
     const userName = typeof event.after.userName === 'string' ? event.after.userName : '';
     const policy = opts.policyFor(event.connection);
@@ -73,6 +73,7 @@ export function createPreCommit(opts: PreCommitOptions): (event: ResourceEvent, 
         opts.logger.warn({ connector: id, err: instance.host.redact((err as Error).message) }, 'claim check skipped: the target could not be searched; the delivery checks again');
         continue;
       }
+      checked.push(id);
       if (!found) continue;
       // Found by the principal (the same IdP identity), or a key this connector linked before (a
       // re-hire after a delete): this connection's own account.
@@ -87,15 +88,19 @@ export function createPreCommit(opts: PreCommitOptions): (event: ResourceEvent, 
     }
   }
 
-  async function applySync(event: ResourceEvent, changes: OutboxChange[], handled: string[]): Promise<void> {
+  async function applySync(event: ResourceEvent, changes: OutboxChange[], handled: string[], claimChecked: readonly string[]): Promise<void> {
     const sync = opts.connectorsOf(event.connection).filter((id) => opts.isSync(id));
     if (sync.length === 0) return;
     if (event.type === 'Group' && isSyntheticGroup(opts.policyFor(event.connection), event.before ?? event.after)) return;
     const at = new Date().toISOString();
     for (const id of sync) {
       const target = opts.target(id);
-      const entries = outboxEntriesFor(event, [id], at).flatMap((c) => (c.op === 'outbox.add' ? [c.entry] : []));
+      const entries = outboxEntriesFor(event, [id], at, undefined, claimChecked).flatMap((c) => (c.op === 'outbox.add' ? [c.entry] : []));
       if (!target || entries.length === 0) continue;
+      // A create whose claim check could not reach the target cannot be applied now either.
+      if (entries.some((e) => e.kind === 'createUser' && !e.claimChecked) && opts.instance(id)?.host.manifest.capabilities.lookup) {
+        throw ScimError.unavailable(`The target of connector "${id}" could not be searched before the create. Nothing was changed; retry later.`);
+      }
       // A link found by the claim check counts as the key the create goes to.
       let key = changes.find((c): c is Extract<OutboxChange, { op: 'link' }> => c.op === 'link' && c.connector === id && c.resourceId === event.id)?.key ?? undefined;
       key ??= await opts.store.linkOf(id, event.id);
@@ -118,8 +123,9 @@ export function createPreCommit(opts: PreCommitOptions): (event: ResourceEvent, 
   return async (event) => {
     const changes: OutboxChange[] = [];
     const handled: string[] = [];
-    await claimCheck(event, changes);
-    await applySync(event, changes, handled);
-    return changes.length === 0 && handled.length === 0 ? undefined : { changes, handled };
+    const claimChecked: string[] = [];
+    await claimCheck(event, changes, claimChecked);
+    await applySync(event, changes, handled, claimChecked);
+    return changes.length === 0 && handled.length === 0 && claimChecked.length === 0 ? undefined : { changes, handled, claimChecked };
   };
 }

@@ -156,6 +156,8 @@ export interface PreparedChange {
   changes: OutboxChange[];
   /** Connectors that applied the change synchronously: they get no outbox entry. */
   handled: string[];
+  /** Connectors whose target was searched for a claim before the commit. */
+  claimChecked?: string[];
 }
 
 /** Side effects committed with each resource change: the provisioning outbox. */

@@ -316,6 +316,7 @@ export class MemoryState {
         if (!old) throw ScimError.notFound(`outbox entry "${c.id}" not found`);
         const next: OutboxEntry = { ...old, attempts: c.attempts, nextAttemptAt: c.nextAttemptAt, state: c.state };
         if (c.lastError !== undefined) next.lastError = c.lastError;
+        if (c.claimChecked) next.claimChecked = true;
         outbox.set(c.id, next);
         txn.undo.push(() => outbox.set(c.id, old));
         return;
@@ -648,7 +649,15 @@ export function toJournalChange(c: Change | OutboxChange): JournalChange {
       return { op: 'outbox.add', entry: e };
     }
     case 'outbox.update':
-      return { op: 'outbox.update', id: str(c.id, 'id'), attempts: c.attempts, nextAttemptAt: c.nextAttemptAt, state: c.state, ...(c.lastError !== undefined ? { lastError: c.lastError } : {}) };
+      return {
+        op: 'outbox.update',
+        id: str(c.id, 'id'),
+        attempts: c.attempts,
+        nextAttemptAt: c.nextAttemptAt,
+        state: c.state,
+        ...(c.lastError !== undefined ? { lastError: c.lastError } : {}),
+        ...(c.claimChecked === true ? { claimChecked: true as const } : {}),
+      };
     case 'outbox.remove':
       return { op: 'outbox.remove', id: str(c.id, 'id') };
     case 'audit':

@@ -93,13 +93,19 @@ export interface OutboxEntry {
   nextAttemptAt: string;
   state: 'pending' | 'dead';
   lastError?: string;
+  /**
+   * createUser only: claim protection is settled for this entry (the target was searched before
+   * the commit, or before the first attempt to create). A retry after a crash then trusts the
+   * connector's idempotent create instead of mistaking its own half-delivered account for a claim.
+   */
+  claimChecked?: boolean;
 }
 
 /** Outbox and target-link changes: they ride in the same commit as resource changes, or alone. */
 export type OutboxChange =
   | { op: 'outbox.add'; entry: OutboxEntry }
   /** After a failed delivery: attempts, next due time, or dead. */
-  | { op: 'outbox.update'; id: string; attempts: number; nextAttemptAt: string; state: 'pending' | 'dead'; lastError?: string }
+  | { op: 'outbox.update'; id: string; attempts: number; nextAttemptAt: string; state: 'pending' | 'dead'; lastError?: string; claimChecked?: true }
   /** Delivered or discarded. */
   | { op: 'outbox.remove'; id: string }
   /** The target's key (DN, row id) for a SCIM resource in one connector; null forgets it. */
