@@ -47,6 +47,15 @@ describe('provisioning end to end (demo connector)', () => {
     expect((await c.get(`/Users/${u.id}`)).status).toBe(404);
   });
 
+  it('an attribute removed in the IdP is cleared in the target (sent as null)', async () => {
+    const c = gw.client;
+    const u = (await c.post('/Users', user('cleared@example.com', { title: 'Engineer' }))).body;
+    const find = async () => (await targetUsers()).find((e) => e.user.userName === 'cleared@example.com');
+    await waitFor(async () => (await find())?.user.attributes.title === 'Engineer', 3_000, 'the title in the target');
+    await c.patch(`/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'remove', path: 'title' }] });
+    await waitFor(async () => (await find())?.user.attributes.title === null, 3_000, 'the title cleared in the target');
+  });
+
   it('deleting a user takes it out of its groups in the target too', async () => {
     const c = gw.client;
     const u = (await c.post('/Users', user('member-leaving@example.com'))).body;

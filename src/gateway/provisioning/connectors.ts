@@ -159,8 +159,10 @@ export async function startConnectorInstance(
     mapUser(scimId, resource) {
       const attributes: Record<string, TargetValue> = {};
       for (const [target, read] of readers) {
+        // A mapped attribute the resource no longer has is sent as null: "clear it in the target"
+        // (a title removed in the IdP must not stay in LDAP).
         const v = read(resource);
-        if (v !== undefined) attributes[target] = v;
+        attributes[target] = v === undefined ? null : v;
       }
       const user: TargetUser = { scimId, userName: String(resource.userName ?? ''), active: resource.active !== false, attributes };
       if (typeof resource.externalId === 'string') user.externalId = resource.externalId;
@@ -177,17 +179,17 @@ export async function findExistingAccount(
   instance: ConnectorInstance,
   resource: ScimJson,
   principal: 'externalId' | 'userName',
-): Promise<{ key: string; byPrincipal: boolean } | undefined> {
+): Promise<{ key: string; byPrincipal: boolean; scimId?: string } | undefined> {
   if (!instance.host.manifest.capabilities.lookup) return undefined;
   const externalId = typeof resource.externalId === 'string' ? resource.externalId : '';
   if (principal === 'externalId' && externalId) {
     const found = await instance.host.findUser({ externalId });
-    if (found) return { key: found.key, byPrincipal: true };
+    if (found) return { key: found.key, byPrincipal: true, ...(found.user.scimId ? { scimId: found.user.scimId } : {}) };
   }
   const userName = typeof resource.userName === 'string' ? resource.userName : '';
   if (!userName) return undefined;
   const found = await instance.host.findUser({ userName });
-  return found ? { key: found.key, byPrincipal: false } : undefined;
+  return found ? { key: found.key, byPrincipal: false, ...(found.user.scimId ? { scimId: found.user.scimId } : {}) } : undefined;
 }
 
 /** The outbox worker's view of an instance: an outbox entry becomes one SDK operation. */
@@ -202,11 +204,17 @@ export function deliveryTargetFor(
    * not be searched. Before creating, look again: an account this connector never linked is
    * refused (dead letter, the console shows why) or taken over, by policy.
    */
-  const claim = async (resource: ScimJson): Promise<string | undefined> => {
+  const claim = async (entry: OutboxEntry, resource: ScimJson): Promise<string | undefined> => {
+    if (entry.claimChecked || !instance.host.manifest.capabilities.lookup) return undefined;
     const { existingAccounts, principal } = policy();
     const existing = await findExistingAccount(instance, resource, principal);
-    if (!existing) return undefined;
-    if (existing.byPrincipal || (await store.linkedResource(instance.id, existing.key)) !== undefined) return existing.key;
+    if (!existing) {
+      // Settled before anything reaches the target: a crash after the create cannot turn this
+      // gateway's own account into a "claim" on the retry.
+      await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts: entry.attempts, nextAttemptAt: entry.nextAttemptAt, state: entry.state, claimChecked: true }] });
+      return undefined;
+    }
+    if (existing.byPrincipal || existing.scimId === entry.resourceId || (await store.linkedResource(instance.id, existing.key)) !== undefined) return existing.key;
     if (existingAccounts === 'refuse') {
       throw new ConflictError(
         `an account "${String(resource.userName)}" already exists in the target (${existing.key}) and is not managed by connection "${instance.connection}": remove or rename it there, or set the connection's existingAccounts policy to "link", then retry this entry`,
@@ -242,7 +250,7 @@ export function deliveryTargetFor(
       switch (entry.kind) {
         case 'createUser': {
           // A create retried after its result was lost finds the key already linked: update instead.
-          const existing = key ?? (await claim(resource));
+          const existing = key ?? (await claim(entry, resource));
           if (existing) {
             const result = await instance.host.apply({ kind: 'updateUser', ...base, key: existing, user: user() });
             return { key: result.key ?? existing };

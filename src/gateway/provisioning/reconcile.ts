@@ -88,6 +88,9 @@ export async function reconcile(instance: ConnectorInstance, store: Store, opts:
       if (!same(actual.userName, expected.userName)) differs.push('userName');
       if (actual.active !== undefined && actual.active !== expected.active) differs.push('active');
       for (const [name, value] of Object.entries(expected.attributes)) {
+        // Only what the gateway asserts is compared: a null ("clear it") may meet a value the
+        // target cannot drop (LDAP's cn, derived by the connector when the IdP sends none).
+        if (value === null) continue;
         if (actual.attributes && name in actual.attributes && !same(actual.attributes[name], value)) differs.push(name);
       }
       if (differs.length > 0) {
