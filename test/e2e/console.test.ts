@@ -213,10 +213,13 @@ describe.skipIf(!chromiumAvailable())('console pages', () => {
     await page.getByRole('table', { name: 'Audit records' }).waitFor();
     await page.getByLabel('Action').fill('token.*');
     await page.getByRole('button', { name: 'Apply filters' }).click();
+    // Until the filtered page arrives the unfiltered one is still shown: wait for the filter to show.
+    const onlyTokens = async () => {
+      const actions = await page.locator('.audit-table tbody td.mono').allTextContents();
+      return actions.length > 0 && actions.every((a) => a.startsWith('token.'));
+    };
+    await expect.poll(onlyTokens, { timeout: 10_000 }).toBe(true);
     await page.getByRole('cell', { name: 'token.revoke' }).waitFor();
-    const actions = await page.locator('.audit-table tbody td.mono').allTextContents();
-    expect(actions.length).toBeGreaterThan(0);
-    expect(actions.every((a) => a.startsWith('token.'))).toBe(true);
     await shot(page, '24-audit-filtered');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);

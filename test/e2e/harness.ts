@@ -30,9 +30,13 @@ function newest(dir: string): number {
 /** Builds the console when dist/renderer is missing or older than its sources (`npm test` has built it already). */
 export function ensureConsoleBuilt(): void {
   const index = join(root, 'dist', 'renderer', 'index.html');
-  const sources = Math.max(newest(join(root, 'src', 'renderer')), statSync(join(root, 'src', 'gateway', 'admin', 'api-types.ts')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  // Two test files may get here at once: one builds, the other waits for it.
+  const fresh = () => {
+    const sources = Math.max(newest(join(root, 'src', 'renderer')), statSync(join(root, 'src', 'gateway', 'admin', 'api-types.ts')).mtimeMs);
+    return existsSync(index) && statSync(index).mtimeMs >= sources;
+  };
+  if (fresh()) return;
+  // Two test files may get here at once: one builds, the other waits until the lock is free (the
+  // build empties dist/renderer first, so a half-written one must never be served), then looks again.
   const lock = join(root, 'dist', '.renderer-build.lock');
   mkdirSync(join(root, 'dist'), { recursive: true });
   for (let i = 0; ; i++) {
@@ -40,12 +44,12 @@ export function ensureConsoleBuilt(): void {
       mkdirSync(lock);
       break;
     } catch {
-      if (i > 600) throw new Error(`${lock} is held; remove it if no build is running`);
+      if (i > 1200) throw new Error(`${lock} is held; remove it if no build is running`);
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-      if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
     }
   }
   try {
+    if (fresh()) return;
     execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'src', 'renderer', 'vite.config.ts')], { stdio: 'inherit', timeout: 120_000 });
   } finally {
     rmSync(lock, { recursive: true, force: true });
