@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
 import { registerAuditCommands } from './audit/index.js';
+import { copySecrets, openFileSecretStore, openSecretStore, secretAccount } from './secrets/index.js';
 import { acquireStoreLock, createLowdbStore } from './store/index.js';
 
 interface CommonFlags {
@@ -34,6 +35,24 @@ export function parseExpiry(text: string): Date {
   if (Number.isNaN(t)) throw new ConfigError(`--expires must be a duration like 90d, 12h, 30m or a date like 2027-01-31; got "${text}".`);
   if (t <= Date.now()) throw new ConfigError(`--expires ${text} is in the past.`);
   return new Date(t);
+}
+
+/** All of stdin (a secret piped in); bounded so a mistaken pipe cannot fill memory. */
+function readStdin(limit = 64 * 1024): Promise<string> {
+  return new Promise((resolve, reject) => {
+    if (process.stdin.isTTY) {
+      reject(new ConfigError('Pipe the value in on stdin, so it stays out of your shell history and the process list.'));
+      return;
+    }
+    let text = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (c: string) => {
+      text += c;
+      if (text.length > limit) reject(new ConfigError(`The value on stdin is larger than ${limit} bytes.`));
+    });
+    process.stdin.on('end', () => resolve(text));
+    process.stdin.on('error', reject);
+  });
 }
 
 function table(rows: string[][]): string {
@@ -243,6 +262,91 @@ export function buildCli(): Command {
       const stats = await store.stats();
       await store.close();
       process.stdout.write(`Restored ${stats.users} users and ${stats.groups} groups from ${flags.from}. The replaced files are in ${replacedDir}.\n`);
+    });
+
+  // Connector secrets (keychain or encrypted file): values come from stdin, never from argv.
+  const secrets = program.command('secrets').description('connector credentials in the OS keychain (or the encrypted file where none is reachable)');
+  const openSecrets = async (flags: CommonFlags, backend?: 'keychain' | 'file') => {
+    const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+    return openSecretStore({ dataDir: config.dataDir, backend: backend ?? config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}) });
+  };
+  secrets
+    .command('set <connector> <field>')
+    .description('store a secret field of a connector (e.g. ldap-main bindPassword); the value is read from stdin')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action(async (connector: string, field: string, flags: CommonFlags) => {
+      const value = (await readStdin()).replace(/\r?\n$/, '');
+      if (!value) throw new ConfigError('No value on stdin: pipe it in, e.g. `printf %s "$PASSWORD" | scim-bridge secrets set ldap-main bindPassword`.');
+      const store = await openSecrets(flags);
+      try {
+        await store.set(secretAccount(connector, field), value);
+        process.stdout.write(`Stored ${connector}:${field} in ${store.describe().location}. A running gateway uses it when the connector restarts (save the connection in the console, or restart).\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  secrets
+    .command('list')
+    .description('list the stored secret fields (never their values)')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action(async (flags: CommonFlags) => {
+      const store = await openSecrets(flags);
+      try {
+        const accounts = await store.list();
+        process.stdout.write(`${store.describe().location}\n${accounts.length ? accounts.map((a) => `  ${a}`).join('\n') : '  (none)'}\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  secrets
+    .command('delete <connector> <field>')
+    .description('remove a stored secret field')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action(async (connector: string, field: string, flags: CommonFlags) => {
+      const store = await openSecrets(flags);
+      try {
+        const existed = await store.delete(secretAccount(connector, field));
+        process.stdout.write(existed ? `Deleted ${connector}:${field}.\n` : `There was no ${connector}:${field}.\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  secrets
+    .command('rotate-key')
+    .description('re-encrypt the encrypted secrets file under a new key (file backend)')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action(async (flags: CommonFlags) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const store = await openFileSecretStore({ dataDir: config.dataDir, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}) });
+      try {
+        await store.rotateKey();
+        process.stdout.write(`Rotated the key of ${store.file}; back up the new key file ${store.keyFile} separately.\n`);
+      } finally {
+        await store.close();
+      }
+    });
+  secrets
+    .command('migrate')
+    .description('copy every secret to the other backend (the source is left as it is)')
+    .requiredOption('--to <backend>', 'keychain or file')
+    .option('--overwrite', 'replace values that already exist in the destination')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action(async (flags: CommonFlags & { to: string; overwrite?: boolean }) => {
+      if (flags.to !== 'keychain' && flags.to !== 'file') throw new ConfigError(`--to must be keychain or file, not "${flags.to}".`);
+      const from = await openSecrets(flags, flags.to === 'keychain' ? 'file' : 'keychain');
+      const to = await openSecrets(flags, flags.to);
+      try {
+        const result = await copySecrets(from, to, { overwrite: flags.overwrite === true });
+        process.stdout.write(`${JSON.stringify(result)}\nCopied into ${to.describe().location}. Once the connectors work, remove the old copy.\n`);
+      } finally {
+        await from.close();
+        await to.close();
+      }
     });
 
   registerAuditCommands(program, (flags) => configFrom({ config: (flags as CommonFlags).config, dataDir: (flags as CommonFlags).dataDir }).dataDir);

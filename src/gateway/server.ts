@@ -47,6 +47,7 @@ import {
 } from './provisioning/index.js';
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 import type { ConnectorDefinition } from '../../connectors/sdk/index.js';
+import { openSecretStore, type SecretStore } from './secrets/index.js';
 import { createAuditLog, type AuditDraft, type AuditLog } from './audit/index.js';
 import { createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
 
@@ -68,6 +69,8 @@ export interface Gateway {
   connectors: Map<string, ConnectorInstance>;
   /** Connections: config-file ones (read-only) and console-managed ones; connector status. */
   connections: ConnectionRegistry;
+  /** Where connector secrets live (keychain or encrypted file): set, delete, list accounts, describe. */
+  secrets?: SecretStore;
   /**
    * The SCIM operations, for the admin API: an admin's edit goes through the same policies,
    * outbox and audit as the IdP's, with an `admin` actor; the later write wins (Scalekit).
@@ -173,6 +176,12 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   tokens.start();
 
   const registry = createSchemaRegistry();
+  // Connector secrets: the OS keychain, or the encrypted file where none is reachable.
+  let secretStore: SecretStore | undefined;
+  if (!opts.secrets) {
+    secretStore = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
+  }
+  const secrets: SecretSource | undefined = opts.secrets ?? secretStore;
   // Connections (config file + console-managed), their policies and connector instances.
   let worker: OutboxWorker | undefined;
   let service: ScimService | undefined;
@@ -183,7 +192,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     types: connectorTypes,
     resolver: registry.resolver('User'),
     store,
-    ...(opts.secrets ? { secrets: opts.secrets } : {}),
+    ...(secrets ? { secrets } : {}),
     loggerFor: (id) => connectorLogger(logger, id),
     logger,
     onConnection: (name) => {
@@ -269,7 +278,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       connectors,
       connectorTypes,
       connections: () => connections,
-      secrets: () => opts.secrets,
+      secrets: () => secretStore ?? opts.secrets,
       reconcile: (connector, repair) => reconciler.run(connector, repair),
       reconciliations: reconciler.reports,
       tokens,
@@ -403,6 +412,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     audit,
     connectors,
     connections,
+    ...(secretStore ? { secrets: secretStore } : {}),
     scim: service,
     outbox: worker,
     logger,
@@ -420,6 +430,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         await worker.stop();
         await connections.dispose();
         await store.close(); // hands the last audit records over
+        await secretStore?.close();
         await audit.close();
       })();
       return stopping;

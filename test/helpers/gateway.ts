@@ -65,7 +65,7 @@ export class ScimClient {
 
 export async function startTestGateway(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
-  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, ...overrides } });
+  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, secretsBackend: 'file', ...overrides } });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), ...options });
   const { token } = createToken(dataDir, { name: 'test' });
   const base = gateway.scimUrl;

@@ -20,6 +20,9 @@ describe('backups', () => {
   it('the running gateway backs itself up without stopping writes, and prunes to backupKeep', async () => {
     const gw = await startTestGateway({ backupKeep: 2 });
     try {
+      // A console-managed connection and a connector secret travel with the backup; the key file never does.
+      await gw.gateway.secrets!.set('demo-b:accessKey', 'kept-in-the-file');
+      await gw.gateway.connections.upsert('sales', { connectors: [] });
       for (let i = 0; i < 3; i++) {
         await gw.client.post('/Users', user(`b${i}@example.com`));
         // writes keep flowing while the backup is taken
@@ -28,7 +31,10 @@ describe('backups', () => {
       }
       const backups = readdirSync(join(gw.dataDir, 'backups'));
       expect(backups).toHaveLength(2);
-      expect(backups.every((b) => existsSync(join(gw.dataDir, 'backups', b, 'db.json')) && existsSync(join(gw.dataDir, 'backups', b, 'access.json')))).toBe(true);
+      for (const b of backups) {
+        for (const name of ['db.json', 'access.json', 'connections.json', 'secrets.enc.json']) expect(existsSync(join(gw.dataDir, 'backups', b, name)), `${b}/${name}`).toBe(true);
+        expect(existsSync(join(gw.dataDir, 'backups', b, 'secrets.key'))).toBe(false);
+      }
     } finally {
       await gw.stop();
     }

@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import type { Store } from '../store/index.js';
 
 export const BACKUPS_DIR = 'backups';
-const ACCESS_FILE = 'access.json';
+/**
+ * Files beside the store that a backup carries: tokens, console-managed connections, the admin
+ * account, and the encrypted connector secrets. Never the secrets' key file: it is backed up
+ * apart (docs/secrets.md), so one stolen backup does not open the secrets.
+ */
+const SIDE_FILES = ['access.json', 'connections.json', 'admin.json', 'secrets.enc.json'];
 
 export interface BackupInfo {
   dir: string;
@@ -24,20 +29,24 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/:/g, '-');
 }
 
-/** Takes a backup of an open store (and access.json) into `<root>/<timestamp>/`. */
+/** Takes a backup of an open store (and the files beside it) into `<root>/<timestamp>/`. */
 export async function takeBackup(store: Store, dataDir: string, root = join(dataDir, BACKUPS_DIR)): Promise<BackupInfo> {
   const takenAt = new Date();
   const dir = join(root, stamp(takenAt));
   const partial = `${dir}.partial`;
   const result = await store.backup(partial);
-  try {
-    await copyFile(join(dataDir, ACCESS_FILE), join(partial, ACCESS_FILE));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  for (const name of SIDE_FILES) await copyIfPresent(join(dataDir, name), join(partial, name));
   // A backup appears under its final name only once complete.
   await rename(partial, dir);
   return { dir, takenAt: takenAt.toISOString(), users: result.users, groups: result.groups, bytes: result.bytes };
+}
+
+async function copyIfPresent(from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 /** Complete backups in `root`, newest first. */
@@ -77,7 +86,7 @@ export async function latestBackup(dataDir: string): Promise<{ dir: string; take
 }
 
 /**
- * Replaces the data dir's store and access.json with a backup's. The replaced files are kept in
+ * Replaces the data dir's store and the files beside it with a backup's. The replaced files are kept in
  * `<dataDir>/replaced-<timestamp>/`. The gateway must be stopped (the caller holds the store lock).
  */
 export async function restoreBackup(dataDir: string, backupDir: string): Promise<{ replacedDir: string }> {
@@ -85,13 +94,9 @@ export async function restoreBackup(dataDir: string, backupDir: string): Promise
   const replacedDir = join(dataDir, `replaced-${stamp(new Date())}`);
   await mkdir(replacedDir, { recursive: true, mode: 0o700 });
   for (const name of await readdir(dataDir)) {
-    if (name === 'db.json' || name.startsWith('store.journal') || name === ACCESS_FILE) await rename(join(dataDir, name), join(replacedDir, name));
+    if (name === 'db.json' || name.startsWith('store.journal') || SIDE_FILES.includes(name)) await rename(join(dataDir, name), join(replacedDir, name));
   }
   await copyFile(join(backupDir, 'db.json'), join(dataDir, 'db.json'));
-  try {
-    await copyFile(join(backupDir, ACCESS_FILE), join(dataDir, ACCESS_FILE));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  for (const name of SIDE_FILES) await copyIfPresent(join(backupDir, name), join(dataDir, name));
   return { replacedDir };
 }

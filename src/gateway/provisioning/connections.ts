@@ -37,7 +37,7 @@ export const CONNECTIONS_FILE = 'connections.json';
 export interface SecretSource {
   get(account: string): Promise<string | undefined>;
   set?(account: string, value: string): Promise<void>;
-  delete?(account: string): Promise<void>;
+  delete?(account: string): Promise<unknown>;
 }
 
 /** Account of a connector's secret field in the secret store: `<connectorId>:<fieldPath>`. */
@@ -166,7 +166,7 @@ export function secretReaderFor(connectorId: string, rawConfig: unknown, secrets
       if (isEnvRef(ref)) return env[ref.$env] || undefined;
       if (typeof ref === 'string' && ref !== '') {
         throw new Error(
-          `"${field}" is a secret: do not write its value in the configuration. Write {"$env": "NAME"} to read it from the environment, or keep it in the secret store: scim-bridge secret set ${connectorId} ${field}`,
+          `"${field}" is a secret: do not write its value in the configuration. Write {"$env": "NAME"} to read it from the environment, or keep it in the secret store: scim-bridge secrets set ${connectorId} ${field} (value on stdin)`,
         );
       }
       return secrets ? secrets.get(secretAccount(connectorId, field)) : undefined;
