@@ -56,6 +56,22 @@ describe('provisioning end to end (demo connector)', () => {
     await waitFor(async () => (await find())?.user.attributes.title === null, 3_000, 'the title cleared in the target');
   });
 
+  it('a connector added after users and groups exist picks them up on their next change', async () => {
+    const late = gw.clientFor('late');
+    const u = (await late.post('/Users', user('before-connector@example.com'))).body;
+    const g = (await late.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: 'Early Group' })).body;
+    await gw.gateway.connections.upsert('late', { connectors: [{ id: 'demo-late', type: 'demo' }] });
+    const host = () => gw.gateway.connectors.get('demo-late')!.host;
+    await late.patch(`/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Now provisioned' }] });
+    await late.patch(`/Groups/${g.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'add', path: 'members', value: [{ value: u.id }] }] });
+    await waitFor(outboxEmpty, 5_000, 'the late deliveries');
+    const users: any[] = [];
+    for await (const e of host().listUsers()) users.push(e);
+    expect(users.map((e) => [e.user.userName, e.user.attributes.title])).toEqual([['before-connector@example.com', 'Now provisioned']]);
+    expect(await gw.gateway.store.linkOf('demo-late', g.id)).toBeTruthy();
+    expect(await gw.gateway.store.outboxList({ state: 'dead' })).toEqual([]);
+  });
+
   it('deleting a user takes it out of its groups in the target too', async () => {
     const c = gw.client;
     const u = (await c.post('/Users', user('member-leaving@example.com'))).body;

@@ -229,7 +229,7 @@ export function deliveryTargetFor(
       if (!key) {
         // A member to add is another resource on its own queue: wait until it exists there. A
         // member to remove that has no key is not in the target (or was deleted from it): nothing to do.
-        if (adding) throw new TransientError(`member ${id} is not provisioned in connector "${instance.id}" yet`, { retryAfterMs: 1_000 });
+        if (adding) throw new TransientError(`member ${id} is not provisioned in connector "${instance.id}" yet (if the connector was added after that user existed, run a reconciliation with repair)`, { retryAfterMs: 1_000 });
         continue;
       }
       keys.push(key);
@@ -248,21 +248,28 @@ export function deliveryTargetFor(
       const group = () => ({ scimId: entry.resourceId, displayName: String(resource.displayName ?? ''), attributes: {} });
       let op: ConnectorOperation;
       switch (entry.kind) {
-        case 'createUser': {
-          // A create retried after its result was lost finds the key already linked: update instead.
-          const existing = key ?? (await claim(entry, resource));
-          if (existing) {
-            const result = await instance.host.apply({ kind: 'updateUser', ...base, key: existing, user: user() });
-            return { key: result.key ?? existing };
-          }
-          op = { kind: 'createUser', ...base, user: user() };
-          break;
-        }
+        case 'createUser':
         case 'updateUser':
         case 'deactivateUser':
-        case 'reactivateUser':
-          op = { kind: entry.kind, ...base, key: needKey(entry, key), user: user() };
-          break;
+        case 'reactivateUser': {
+          if (key) {
+            op = entry.kind === 'createUser' ? { kind: 'updateUser', ...base, key, user: user() } : { kind: entry.kind, ...base, key, user: user() };
+            break;
+          }
+          // Not in the target yet: a first create, or a connector added after the user existed (its
+          // updates must not wait forever for a create that was never queued). Claim rules apply.
+          const existing = await claim(entry, resource);
+          if (existing) {
+            const kind = entry.kind === 'createUser' ? 'updateUser' : entry.kind;
+            const result = await instance.host.apply({ kind, ...base, key: existing, user: user() });
+            return { key: result.key ?? existing };
+          }
+          const created = await instance.host.apply({ kind: 'createUser', ...base, user: user() });
+          if (entry.kind === 'deactivateUser' && created.key) {
+            await instance.host.apply({ kind: 'deactivateUser', ...base, key: created.key, user: user() });
+          }
+          return created.key !== undefined ? { key: created.key } : {};
+        }
         case 'deleteUser':
         case 'deleteGroup':
           if (!key) return { key: null }; // never reached the target: nothing to delete
@@ -271,11 +278,26 @@ export function deliveryTargetFor(
         case 'upsertGroup':
           op = { kind: 'upsertGroup', ...base, ...(key ? { key } : {}), group: group() };
           break;
-        case 'addMembers':
         case 'removeMembers': {
-          const keys = await memberKeys(entry.payload.memberIds, entry.kind === 'addMembers');
+          if (!key) return {}; // the group is not in the target: nobody to remove
+          const keys = await memberKeys(entry.payload.memberIds, false);
           if (keys.length === 0) return {};
-          op = { kind: entry.kind, ...base, key: needKey(entry, key), memberKeys: keys };
+          op = { kind: 'removeMembers', ...base, key, memberKeys: keys };
+          break;
+        }
+        case 'addMembers': {
+          const keys = await memberKeys(entry.payload.memberIds, true);
+          if (keys.length === 0) return {};
+          let groupKey = key;
+          if (!groupKey) {
+            // A group the connector never saw (added after the group existed): create it first.
+            const stored = await store.get(entry.connection, 'Group', entry.resourceId);
+            if (!stored) return {};
+            const upserted = await instance.host.apply({ kind: 'upsertGroup', ...base, group: { scimId: entry.resourceId, displayName: String(stored.data.displayName ?? ''), attributes: {} } });
+            groupKey = needKey(entry, upserted.key);
+            await store.commit({ changes: [{ op: 'link', connector: instance.id, resourceId: entry.resourceId, key: groupKey }] });
+          }
+          op = { kind: 'addMembers', ...base, key: groupKey, memberKeys: keys };
           break;
         }
       }
