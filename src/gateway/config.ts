@@ -154,7 +154,7 @@ function boolish(v: string): unknown {
 }
 
 /** Environment variables that are not configuration keys. */
-const NON_KEY_ENV = new Set(['SCIM_BRIDGE_CONFIG', 'SCIM_BRIDGE_SETUP_CODE']);
+const NON_KEY_ENV = new Set(['SCIM_BRIDGE_CONFIG']);
 
 function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unknown>; sources: Map<string, string> } {
   const values: Record<string, unknown> = {};
