@@ -76,6 +76,8 @@ export const configSchema = z
     lockoutFailures: z.coerce.number().int().min(0).default(20),
     lockoutWindowSeconds: positiveInt.default(300),
     lockoutSeconds: positiveInt.default(900),
+    /** When set, /metrics on the admin listener requires "Authorization: Bearer <metricsToken>" (set it from the environment). */
+    metricsToken: z.string().min(16, 'use at least 16 characters').optional(),
     /** Where connector secrets live: the OS keychain, an encrypted file, or the keychain when reachable (auto). */
     secretsBackend: z.enum(['auto', 'keychain', 'file']).default('auto'),
     /** The encrypted file backend's key file (default <dataDir>/secrets.key); keep it off the data disk if you can. */

@@ -3,6 +3,7 @@
  * default: health, readiness; the console arrives there too). Used by `scim-bridge serve` and,
  * in-process, by the Electron shell and the tests.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -48,6 +49,7 @@ import {
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 import type { ConnectorDefinition } from '../../connectors/sdk/index.js';
 import { openSecretStore, type SecretStore } from './secrets/index.js';
+import { createMetrics } from './metrics/index.js';
 import { createAuditLog, type AuditDraft, type AuditLog } from './audit/index.js';
 import { createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
 
@@ -109,6 +111,13 @@ function listen(server: Server, port: number, host: string): Promise<AddressInfo
 function urlHost(host: string): string {
   if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Compares secrets in constant time (length differences still return early, and leak only the length). */
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Reads the SCIM listener's certificate and key; the error names the file that cannot be used. */
@@ -202,13 +211,17 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     onConnectorsChanged: () => worker?.kick(),
   });
   await connections.start();
+  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status() });
   const connectors = connections.instances;
   worker = createOutboxWorker({
     store,
     target: (id) => connections.target(id),
     classify: classifyConnectorFailure,
     logger,
-    recordFor: (entry, outcome) => ({ op: 'audit', records: [auditDraftForDelivery(entry, outcome)] }),
+    recordFor: (entry, outcome) => {
+      metrics.delivery(entry.connector, outcome.ok ? 'success' : outcome.dead ? 'dead' : 'retry');
+      return { op: 'audit', records: [auditDraftForDelivery(entry, outcome)] };
+    },
   });
   // Reconciliation reports (and with reconcileRepair, repairs) drift between targets and the gateway.
   const reconciler = createReconciler({ store, connectors, logger, onRepairsQueued: () => worker.kick() });
@@ -300,6 +313,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   // Every refusal is logged with its detail (what the IdP was told); successes only at debug level.
   const onResponse = (o: RequestOutcome) => {
     adminConsole.recordScimResponse(o);
+    metrics.scimResponse(o);
     if (o.status >= 500) logger.error(o, 'SCIM request failed');
     else if (o.status >= 400 && o.status !== 404) logger.info(o, 'SCIM request refused');
     else logger.debug(o, 'SCIM request');
@@ -377,6 +391,15 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   adminApp.disable('x-powered-by');
   adminApp.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  // Prometheus scrapes here; with metricsToken set it must send it as a bearer token.
+  adminApp.get('/metrics', async (req, res) => {
+    if (config.metricsToken && !safeEqual(req.headers.authorization ?? '', `Bearer ${config.metricsToken}`)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer realm="metrics"').type('text/plain').send('metrics need "Authorization: Bearer <metricsToken>"\n');
+      return;
+    }
+    const out = await metrics.render();
+    res.set('Content-Type', out.contentType).set('Cache-Control', 'no-store').send(out.body);
   });
   adminApp.get('/readyz', async (_req, res) => {
     if (draining) {

@@ -1,0 +1,91 @@
+/**
+ * Prometheus metrics (prom-client) for the admin listener's /metrics: SCIM traffic by resource and
+ * status, latency, the outbox, deliveries per connector and whether each connector runs, plus the
+ * process's own figures. Its own registry, so tests and embedders never share counters.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface MetricsSources {
+  stats(): Promise<{ users: number; groups: number; outboxPending: number; outboxDead: number; journalBytes: number; snapshotBytes: number }>;
+  connectors(): Array<{ id: string; connection: string; state: string }>;
+}
+
+export interface GatewayMetrics {
+  registry: Registry;
+  /** One SCIM response (path relative to /scim/v2). */
+  scimResponse(o: { method: string; path: string; status: number; ms: number; connection?: string }): void;
+  /** One connector delivery outcome. */
+  delivery(connector: string, result: 'success' | 'retry' | 'dead'): void;
+  /** The Prometheus text exposition. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+/** `/Users/abc` -> `Users`; ids never become label values (unbounded cardinality). */
+function resourceOf(path: string): string {
+  const first = path.split('/').filter(Boolean)[0] ?? '';
+  const known = ['Users', 'Groups', 'Bulk', 'ServiceProviderConfig', 'ResourceTypes', 'Schemas', 'Me'];
+  return known.find((k) => k.toLowerCase() === first.toLowerCase()) ?? 'other';
+}
+
+export function createMetrics(sources: MetricsSources): GatewayMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'scim_bridge_' });
+  const requests = new Counter({
+    name: 'scim_bridge_scim_requests_total',
+    help: 'SCIM requests answered, by method, resource type and status code',
+    labelNames: ['method', 'resource', 'status', 'connection'] as const,
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'scim_bridge_scim_request_duration_seconds',
+    help: 'Time to answer a SCIM request (durable writes included)',
+    labelNames: ['method', 'resource'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const deliveries = new Counter({
+    name: 'scim_bridge_connector_deliveries_total',
+    help: 'Connector operations by outcome: success, retry (transient failure), dead (dead-lettered)',
+    labelNames: ['connector', 'result'] as const,
+    registers: [registry],
+  });
+  const gauge = (name: string, help: string, read: (s: Awaited<ReturnType<MetricsSources['stats']>>) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set(read(await sources.stats()));
+      },
+    });
+  gauge('scim_bridge_users', 'Users in the store (all connections)', (s) => s.users);
+  gauge('scim_bridge_groups', 'Groups in the store (all connections)', (s) => s.groups);
+  gauge('scim_bridge_outbox_pending', 'Connector operations waiting for delivery', (s) => s.outboxPending);
+  gauge('scim_bridge_outbox_dead', 'Dead-lettered connector operations (need an admin)', (s) => s.outboxDead);
+  gauge('scim_bridge_store_bytes', 'Bytes on disk of the store (snapshot + journal)', (s) => s.journalBytes + s.snapshotBytes);
+  new Gauge({
+    name: 'scim_bridge_connector_up',
+    help: '1 when the connector instance runs, 0 when it failed to start (see the console)',
+    labelNames: ['connector', 'connection'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of sources.connectors()) this.set({ connector: c.id, connection: c.connection }, c.state === 'running' ? 1 : 0);
+    },
+  });
+
+  return {
+    registry,
+    scimResponse(o) {
+      const resource = resourceOf(o.path);
+      requests.inc({ method: o.method, resource, status: String(o.status), connection: o.connection ?? '' });
+      latency.observe({ method: o.method, resource }, o.ms / 1000);
+    },
+    delivery(connector, result) {
+      deliveries.inc({ connector, result });
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}
