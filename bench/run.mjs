@@ -190,7 +190,7 @@ const scenarios = {
 
 const order = ['bare GET', 'GET /Users/{id}', 'GET userName eq', 'GET externalId eq', 'bare POST', 'POST /Users (durable)', 'PATCH /Users/{id} (durable)', 'PATCH big group +/- member', 'GET /Users page (count=100)'];
 const results = {};
-const adminUrl = /Admin listener:\s+(\S+)/.exec(gwOutput())?.[1];
+const adminUrl = /Admin (?:listener|console):\s+(\S+)/.exec(gwOutput())?.[1];
 async function userCount() {
   const r = await fetch(`${adminUrl}/readyz`);
   return (await r.json()).users;
@@ -209,6 +209,42 @@ for (const name of order) {
   }
   process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB with ${results[name].usersAfter} users` : ''}\n`);
 }
+
+// An Entra-style initial cycle: for each new user, a lookup by filter (nothing found), then a
+// create; ENTRA_USERS users over 8 clients, end to end.
+const ENTRA_USERS = opt('entra-users', 10_000);
+const ENTRA_CLIENTS = 8;
+const entraT0 = Date.now();
+let entraNext = 0;
+let entraFailures = 0;
+await Promise.all(
+  Array.from({ length: ENTRA_CLIENTS }, async () => {
+    for (let i = entraNext++; i < ENTRA_USERS; i = entraNext++) {
+      const userName = `entra${i}@cycle.example`;
+      const found = await fetch(`${base}/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`, { headers: auth });
+      const body = await found.json();
+      if (found.status !== 200 || body.totalResults !== 0) entraFailures++;
+      const created = await fetch(`${base}/scim/v2/Users`, {
+        method: 'POST',
+        headers: auth,
+        body: JSON.stringify({
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User'],
+          externalId: randomUUID(),
+          userName,
+          active: true,
+          displayName: `Entra User ${i}`,
+          name: { givenName: 'Entra', familyName: `User${i}` },
+          emails: [{ primary: true, type: 'work', value: userName }],
+          'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Cycle' },
+        }),
+      });
+      await created.arrayBuffer();
+      if (created.status !== 201) entraFailures++;
+    }
+  }),
+);
+const entraSeconds = (Date.now() - entraT0) / 1000;
+process.stderr.write(`  Entra-style initial cycle: ${ENTRA_USERS} users in ${entraSeconds.toFixed(1)} s (${entraFailures} failures)\n`);
 
 // Full listing page by page, end to end.
 const listT0 = Date.now();
@@ -262,6 +298,7 @@ const summary = {
     'durable PATCH / bare POST': ratio('PATCH /Users/{id} (durable)', 'bare POST'),
   },
   listAllUsers: { listed, seconds: listSeconds },
+  entraInitialCycle: { users: ENTRA_USERS, clients: ENTRA_CLIENTS, seconds: entraSeconds, failures: entraFailures },
   rssMb: { afterStart: Math.round(rssAfterStart), end: Math.round(rssEnd) },
   startupMs: Math.round(startupMs),
   dataDirBytes: dataBytes,
@@ -283,6 +320,7 @@ for (const name of order) {
 console.log('');
 for (const [k, v] of Object.entries(summary.ratios)) console.log(`${k.padEnd(30)} ${v}x`);
 console.log(`list all ${listed} users (count=100)   ${listSeconds.toFixed(1)} s`);
+console.log(`Entra-style cycle, ${ENTRA_USERS} users   ${entraSeconds.toFixed(1)} s (lookup + create, ${ENTRA_CLIENTS} clients, ${entraFailures} failures)`);
 console.log(`RSS after start / at end        ${summary.rssMb.afterStart} MB / ${summary.rssMb.end} MB`);
 console.log(`start-up                        ${summary.startupMs} ms`);
 console.log(`store / raw JSON                ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(finalRawBytes / 1e6).toFixed(1)} MB, after a clean stop)`);

@@ -61,19 +61,45 @@ export type AuditDraft = z.infer<typeof auditDraftSchema>;
 /** A stored audit record. */
 export type AuditRecord = z.infer<typeof auditRecordSchema>;
 
-/** JSON with object keys sorted at every level: the same record always gives the same bytes. */
+/**
+ * JSON with object keys sorted at every level: the same record always gives the same bytes.
+ * Built into one string without intermediate arrays: it runs for every audited write.
+ */
 export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    const s = JSON.stringify(value);
-    // undefined and functions have no JSON form; they are dropped from objects, null in arrays
-    return s === undefined ? 'null' : s;
-  }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v)).join(',')}]`;
-  const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj)
-    .filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function')
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  let out = '';
+  const write = (v: unknown): void => {
+    if (v === null || typeof v !== 'object') {
+      const s = JSON.stringify(v);
+      // undefined and functions have no JSON form; they are dropped from objects, null in arrays
+      out += s === undefined ? 'null' : s;
+      return;
+    }
+    if (Array.isArray(v)) {
+      out += '[';
+      for (let i = 0; i < v.length; i++) {
+        if (i > 0) out += ',';
+        write(v[i]);
+      }
+      out += ']';
+      return;
+    }
+    const obj = v as Record<string, unknown>;
+    const keys = Object.keys(obj).sort();
+    out += '{';
+    let first = true;
+    for (const k of keys) {
+      const x = obj[k];
+      if (x === undefined || typeof x === 'function') continue;
+      if (!first) out += ',';
+      first = false;
+      out += JSON.stringify(k);
+      out += ':';
+      write(x);
+    }
+    out += '}';
+  };
+  write(value);
+  return out;
 }
 
 /** SHA-256 (hex) of the canonical JSON of a record without its `hash`. */
