@@ -101,6 +101,15 @@ export const configSchema = z
       .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "0 3 * * *")'),
     /** Repair drift found by reconciliation (queue the operations that fix it), not only report it. */
     reconcileRepair: z.boolean().default(false),
+    /** Delivery attempts before a connector operation that keeps failing transiently is dead-lettered. */
+    outboxMaxAttempts: positiveInt.default(10),
+    /** Longest wait between two attempts (the backoff doubles from 1 s up to this). */
+    outboxMaxDelaySeconds: positiveInt.default(600),
+    /** When the outbox is swept: due retries are kicked and stuck deliveries reported in the log (cron); "" disables it. */
+    retrySweepCron: z
+      .string()
+      .default('* * * * *')
+      .refine((v) => v === '' || cron.validate(v), 'not a valid cron expression (e.g. "* * * * *")'),
     /** Days a rotated audit file is kept. */
     auditRetentionDays: z.coerce.number().int().min(1).default(365),
     /**

@@ -218,6 +218,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     target: (id) => connections.target(id),
     classify: classifyConnectorFailure,
     logger,
+    maxAttempts: config.outboxMaxAttempts,
+    maxDelayMs: config.outboxMaxDelaySeconds * 1000,
     recordFor: (entry, outcome) => {
       metrics.delivery(entry.connector, outcome.ok ? 'success' : outcome.dead ? 'dead' : 'retry');
       return { op: 'audit', records: [auditDraftForDelivery(entry, outcome)] };
@@ -235,6 +237,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       auditCron: config.auditCron,
       auditRetentionDays: config.auditRetentionDays,
       reconcileCron: config.reconcileCron,
+      retrySweepCron: config.retrySweepCron,
+    },
+    sweepOutbox: async () => {
+      worker.kick();
+      return store.outboxList({ state: 'pending' });
     },
     reconcileAll: () => reconciler.runAll(config.reconcileRepair),
     logger,

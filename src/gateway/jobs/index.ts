@@ -16,7 +16,12 @@ export interface JobsConfig {
   auditRetentionDays: number;
   /** cron expression of the nightly reconciliation; empty disables it. */
   reconcileCron: string;
+  /** cron expression of the outbox sweep; empty disables it. */
+  retrySweepCron?: string;
 }
+
+/** Pending deliveries older than this are reported by the sweep as stuck. */
+const STUCK_AFTER_MS = 15 * 60_000;
 
 /** What the audit job needs from the audit log. */
 export interface RotatingLog {
@@ -37,9 +42,11 @@ export function startJobs(opts: {
   audit?: RotatingLog;
   /** Reconciles every connector that can list its users (the gateway supplies it). */
   reconcileAll?: () => Promise<void>;
-  logger: { info(o: object, m?: string): void; error(o: object, m?: string): void };
+  /** Wakes the delivery worker and returns the pending entries (the gateway supplies it). */
+  sweepOutbox?: () => Promise<Array<{ connector: string; createdAt: string; attempts: number; lastError?: string }>>;
+  logger: { info(o: object, m?: string): void; warn?(o: object, m?: string): void; error(o: object, m?: string): void };
 }): Jobs {
-  const { store, dataDir, config, logger, audit, reconcileAll } = opts;
+  const { store, dataDir, config, logger, audit, reconcileAll, sweepOutbox } = opts;
   const tasks: ScheduledTask[] = [];
   let running: Promise<void> | undefined;
 
@@ -57,6 +64,37 @@ export function startJobs(opts: {
     })();
     return running;
   };
+
+  // The worker polls on its own; the sweep is the safety net that also says, once a minute, which
+  // connector has deliveries stuck for a long time and why (the console shows the same).
+  if (config.retrySweepCron && sweepOutbox) {
+    tasks.push(
+      cron.schedule(
+        config.retrySweepCron,
+        async () => {
+          try {
+            const pending = await sweepOutbox();
+            const now = Date.now();
+            const stuck = new Map<string, { count: number; oldest: string; lastError?: string }>();
+            for (const e of pending) {
+              if (now - Date.parse(e.createdAt) < STUCK_AFTER_MS) continue;
+              const s = stuck.get(e.connector) ?? { count: 0, oldest: e.createdAt };
+              s.count += 1;
+              if (e.createdAt <= s.oldest) s.oldest = e.createdAt;
+              if (e.lastError) s.lastError = e.lastError;
+              stuck.set(e.connector, s);
+            }
+            for (const [connector, s] of stuck) {
+              (logger.warn ?? logger.error).call(logger, { connector, stuck: s.count, since: s.oldest, lastError: s.lastError }, `deliveries to connector "${connector}" have waited more than 15 minutes`);
+            }
+          } catch (err) {
+            logger.error({ err }, 'outbox sweep failed');
+          }
+        },
+        { name: 'outbox-sweep', noOverlap: true },
+      ),
+    );
+  }
 
   if (config.backupCron) {
     tasks.push(cron.schedule(config.backupCron, () => void backupNow(), { name: 'backup', noOverlap: true }));
