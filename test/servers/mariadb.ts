@@ -15,10 +15,10 @@
  * committed, a machine crash might not). A process exit hook kills the server if a run dies
  * before `close()`.
  */
+import { freePort, logTail, sleep } from './common.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -62,21 +62,7 @@ export interface MariadbServer {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -103,13 +89,7 @@ export async function startMariadb(options: MariadbServerOptions = {}): Promise<
   };
   process.once('exit', onExit);
 
-  const logTail = (): string => {
-    try {
-      return readFileSync(errorLog, 'utf8').split('\n').slice(-15).join('\n');
-    } catch {
-      return '(no error log)';
-    }
-  };
+  const tail = (): string => logTail(errorLog, 15, '(no error log)');
 
   const rootConnection = () => mysql.createConnection({ socketPath: socket, user: 'root', password: '', multipleStatements: false });
 
@@ -142,7 +122,7 @@ export async function startMariadb(options: MariadbServerOptions = {}): Promise<
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`mariadbd exited while starting on 127.0.0.1:${port}\n${logTail()}`);
+        throw new Error(`mariadbd exited while starting on 127.0.0.1:${port}\n${tail()}`);
       }
       try {
         const c = await rootConnection();
@@ -151,7 +131,7 @@ export async function startMariadb(options: MariadbServerOptions = {}): Promise<
       } catch {
         if (Date.now() > deadline) {
           killNow();
-          throw new Error(`mariadbd did not accept connections on ${socket} within 30 s\n${logTail()}`);
+          throw new Error(`mariadbd did not accept connections on ${socket} within 30 s\n${tail()}`);
         }
         await sleep(100);
       }

@@ -17,16 +17,19 @@
  * `tls: { certPem, keyPem }` turns TLS on (plain TCP still accepted), for tests of CA checks.
  * A process exit hook stops the server if a test run dies before `close()`.
  */
+import { freePort, logTail, sleep } from './common.js';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 
 const run = promisify(execFile);
+
+/** Re-exported: other harnesses and tests import it from here. */
+export { freePort } from './common.js';
 
 export interface PostgresServerOptions {
   /** Database owned by `user`; default `app`. */
@@ -77,18 +80,6 @@ function binDir(): string {
   return join(root, versions[0], 'bin');
 }
 
-/** A port that was free a moment ago (the server binds it right after; a clash is retried). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -102,9 +93,6 @@ async function pgExec(bin: string, args: string[], timeoutMs = 60_000): Promise<
   await run(cmd, argv, { timeout: timeoutMs });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** Whether a process still runs (a zombie waiting for its re-parented reaper counts as gone). */
 function pidAlive(pid: number): boolean {
@@ -162,19 +150,13 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
   };
   process.once('exit', emergencyStop);
 
-  const logTail = (): string => {
-    try {
-      return readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
-    } catch {
-      return '(no server log)';
-    }
-  };
+  const tail = (): string => logTail(logFile);
 
   const startServer = async (): Promise<void> => {
     try {
       await ctl(['start', '-w', '-t', '30', '-l', logFile]);
     } catch (err) {
-      throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${(err as Error).message}\n${logTail()}`);
+      throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${(err as Error).message}\n${tail()}`);
     }
     running = true;
   };

@@ -9,6 +9,7 @@
  * Debian packages: dbus-x11 (dbus-daemon, dbus-send), gnome-keyring; keytar's build needs
  * libsecret-1-dev.
  */
+import { sleep } from './common.js';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -73,9 +74,6 @@ function busConfig(socket: string): string {
 `;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) {

@@ -5,9 +5,10 @@
  * certificate made by openssl for the run. No refint overlay: the connector keeps member values
  * right itself, and the tests prove it.
  */
+import { freePort } from './common.js';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -21,17 +22,6 @@ process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; a tiny race with other processes remains). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** True once something accepts TCP connections on the port. */
 export async function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
@@ -63,6 +53,8 @@ export async function waitUntil(check: () => Promise<boolean>, ms: number, what:
 }
 
 /** Files of a test PKI: a CA and a server certificate for 127.0.0.1/localhost signed by it. */
+export { freePort } from './common.js';
+
 export interface TestCertificates {
   caFile: string;
   certFile: string;
