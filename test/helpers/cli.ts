@@ -15,6 +15,12 @@ export function runCli(args: string[], env: Record<string, string> = {}, input?:
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Children still running when the test file ends (a failed or timed-out test) are killed with it. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 /** Starts `scim-bridge serve` and resolves with its SCIM base URL once it printed it. */
 export async function startServe(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; scimUrl: string; output: () => string }> {
   assertBuilt();
@@ -22,6 +28,8 @@ export async function startServe(args: string[], env: Record<string, string> = {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SCIM_BRIDGE_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
