@@ -4,6 +4,7 @@
  */
 import { LowdbStore, type LowdbStoreInternals, type LowdbStoreOptions } from './lowdb-store.js';
 import type { Store } from './types.js';
+import { PostgresStore, type PostgresStoreOptions } from './postgres/index.js';
 
 export type * from './types.js';
 export type { LowdbStoreOptions, StoreLogger } from './lowdb-store.js';
@@ -15,6 +16,16 @@ export { acquireLock as acquireStoreLock, StoreLockedError } from './lock.js';
 export function createLowdbStore(options: LowdbStoreOptions): Store {
   return new LowdbStore(options);
 }
+
+/**
+ * Creates the PostgreSQL store (several gateway instances on one database): open() runs the
+ * schema migrations. Its `auditLog` is the gateway's audit log when this store is used.
+ */
+export function createPostgresStore(options: PostgresStoreOptions): PostgresStore {
+  return new PostgresStore(options);
+}
+export type { PostgresStore, PostgresStoreOptions, PasswordSource } from './postgres/index.js';
+export { redactUrl as redactDatabaseUrl, readSnapshot } from './postgres/index.js';
 
 /** Internals for tests and benchmarks; not for production code. */
 export const testing = {

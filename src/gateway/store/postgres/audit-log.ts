@@ -1,0 +1,335 @@
+/**
+ * The audit log in PostgreSQL: one hash chain for every gateway instance on the database
+ * (docs/decisions/0012-postgres-store.md). Records are appended under a transaction advisory
+ * lock that also covers reading the chain's head, so seqs have no gap and no fork whichever
+ * instance appends. A store commit appends its records inside its own transaction (all or
+ * nothing with the change); refusals and other records without a commit append in a
+ * transaction of their own. Each row keeps the record's canonical JSON (`line`), exactly what
+ * its hash covers, so `verify` recomputes hashes as the file log does.
+ */
+import { once } from 'node:events';
+import type pg from 'pg';
+import {
+  auditDraftSchema,
+  auditRecordSchema,
+  canonicalJson,
+  CSV_COLUMNS,
+  GENESIS_HASH,
+  recordHash,
+  redactChanges,
+  redactText,
+  type AuditDraft,
+  type AuditLog,
+  type AuditPage,
+  type AuditQuery,
+  type AuditRecord,
+  type ExportOptions,
+  type ExportSummary,
+  type VerifyResult,
+} from '../../audit/index.js';
+
+/** Transaction advisory lock of the chain's head (two-int key space, apart from resource locks). */
+export const AUDIT_LOCK: readonly [number, number] = [0x5c1b, 2];
+
+export interface AuditLogger {
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+}
+
+/**
+ * What the file log does to every draft before hashing (audit-log.ts `sanitize`): validated,
+ * secrets masked, unchanged attributes dropped. Returns undefined for a draft that is not valid.
+ */
+export function sanitizeDraft(draft: unknown): AuditDraft | undefined {
+  const parsed = auditDraftSchema.safeParse(draft);
+  if (!parsed.success) return undefined;
+  const d = parsed.data;
+  const out: AuditDraft = { ...d };
+  if (d.changes) out.changes = redactChanges(d.changes.filter((c) => canonicalJson(c.before) !== canonicalJson(c.after)));
+  if (d.detail !== undefined) out.detail = redactText(d.detail);
+  return out;
+}
+
+/**
+ * Appends sanitized drafts as the next records of the chain, inside the caller's transaction.
+ * The lock is taken in its own statement: the head is then read with a snapshot taken after
+ * every earlier holder committed (READ COMMITTED gives each statement a new snapshot).
+ */
+export async function appendInTransaction(client: pg.ClientBase, drafts: readonly AuditDraft[], time: string): Promise<AuditRecord[]> {
+  if (drafts.length === 0) return [];
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...AUDIT_LOCK]);
+  const head = await client.query<{ seq: string; hash: string }>(
+    `SELECT seq::text, hash FROM (
+       (SELECT seq, hash FROM scim_audit ORDER BY seq DESC LIMIT 1)
+       UNION ALL SELECT seq, hash FROM scim_audit_anchor
+     ) h ORDER BY seq DESC LIMIT 1`,
+  );
+  let seq = head.rows[0] ? Number(head.rows[0].seq) + 1 : 1;
+  let prevHash = head.rows[0]?.hash ?? GENESIS_HASH;
+  const records: AuditRecord[] = [];
+  for (const d of drafts) {
+    const base = { ...d, seq, time, prevHash };
+    const record: AuditRecord = { ...base, hash: recordHash(base) };
+    records.push(record);
+    prevHash = record.hash;
+    seq++;
+  }
+  await client.query(
+    `INSERT INTO scim_audit (seq, time, line, hash, store_seq, connection, action, actor_kind, actor_id, resource_type, resource_id, result)
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])`,
+    [
+      records.map((r) => r.seq),
+      records.map((r) => r.time),
+      records.map((r) => canonicalJson(r)),
+      records.map((r) => r.hash),
+      records.map((r) => r.storeSeq ?? null),
+      records.map((r) => r.connection ?? null),
+      records.map((r) => r.action),
+      records.map((r) => r.actor.kind),
+      records.map((r) => r.actor.id),
+      records.map((r) => r.resource?.type ?? null),
+      records.map((r) => r.resource?.id ?? null),
+      records.map((r) => r.result),
+    ],
+  );
+  return records;
+}
+
+/** Checks one stored line on its own: valid record, canonical, hash matching. */
+function decodeLine(line: string): { ok: true; record: AuditRecord } | { ok: false; reason: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: 'not valid JSON' };
+  }
+  const res = auditRecordSchema.safeParse(parsed);
+  if (!res.success) return { ok: false, reason: `not an audit record (${res.error.issues[0].path.join('.') || 'record'}: ${res.error.issues[0].message})` };
+  // over what was stored, not zod's output: an added key must count
+  if (recordHash(parsed as AuditRecord) !== res.data.hash) return { ok: false, reason: 'hash mismatch: the record was edited after it was written' };
+  return { ok: true, record: res.data };
+}
+
+/** One RFC 4180 cell, as the file log's CSV export writes it (formula-looking text neutralised). */
+function csvCell(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  let s = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function csvRow(r: AuditRecord): string {
+  const cells: unknown[] = [
+    r.seq, r.time, r.actor.kind, r.actor.id, r.actor.name, r.connection, r.action, r.resource?.type, r.resource?.id,
+    r.resource?.display, r.changes, r.result, r.detail, r.requestId, r.storeSeq, r.prevHash, r.hash,
+  ];
+  return cells.map(csvCell).join(',') + '\r\n';
+}
+
+const PAGE = 2000;
+
+/** The AuditLog of a PostgreSQL store (the console, the jobs and `verify` use it like the file log). */
+export class PostgresAuditLog implements AuditLog {
+  private checked?: Promise<VerifyResult>;
+
+  constructor(
+    private readonly pool: () => pg.Pool,
+    private readonly log: AuditLogger,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  /** Nothing to open: the store owns the connection pool and the schema. */
+  async open(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.checked?.catch(() => undefined);
+  }
+
+  async append(drafts: AuditDraft[]): Promise<AuditRecord[]> {
+    const clean = drafts.map((d) => {
+      const s = sanitizeDraft(d);
+      if (!s) throw new Error(`not an audit record: ${JSON.stringify(auditDraftSchema.safeParse(d).error?.issues[0]?.message)}`);
+      return s;
+    });
+    if (clean.length === 0) return [];
+    const client = await this.pool().connect();
+    try {
+      await client.query('BEGIN');
+      const records = await appendInTransaction(client, clean, this.now().toISOString());
+      await client.query('COMMIT');
+      return records;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Every append is durable at its commit. */
+  async sync(): Promise<void> {}
+
+  /** Unused with PostgreSQL: commits write their records themselves, there is nothing to replay. */
+  lastStoreSeq(): number {
+    return 0;
+  }
+
+  startupCheck(): Promise<VerifyResult> {
+    this.checked ??= this.verify().then((r) => {
+      if (!r.ok) this.log.error({ seq: r.seq, reason: r.reason }, 'AUDIT LOG DAMAGED: a record in scim_audit was altered or removed; run `scim-bridge audit verify`');
+      return r;
+    });
+    return this.checked;
+  }
+
+  async query(q: AuditQuery = {}): Promise<AuditPage> {
+    const limit = Math.min(Math.max(Math.trunc(q.limit ?? 100), 1), 1000);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (v: unknown) => {
+      params.push(v);
+      return `$${params.length}`;
+    };
+    const time = (v: Date | string, name: string): string => {
+      const t = v instanceof Date ? v.getTime() : Date.parse(v);
+      if (Number.isNaN(t)) throw new Error(`audit query: ${name} is not a date: ${String(v)}`);
+      return new Date(t).toISOString();
+    };
+    if (q.cursor !== undefined) {
+      const below = Number(q.cursor);
+      if (!Number.isSafeInteger(below) || below < 1) throw new Error(`audit query: invalid cursor ${JSON.stringify(q.cursor)}`);
+      where.push(`seq < ${add(below)}`);
+    }
+    if (q.from !== undefined) where.push(`time COLLATE "C" >= ${add(time(q.from, 'from'))}`);
+    if (q.to !== undefined) where.push(`time COLLATE "C" < ${add(time(q.to, 'to'))}`);
+    if (q.tokenId !== undefined) where.push(`actor_kind = 'scim-token' AND actor_id = ${add(q.tokenId)}`);
+    if (q.actor !== undefined) where.push(`actor_id = ${add(q.actor)}`);
+    if (q.actorKind !== undefined) where.push(`actor_kind = ${add(q.actorKind)}`);
+    if (q.resourceType !== undefined) where.push(`resource_type = ${add(q.resourceType)}`);
+    if (q.resourceId !== undefined) where.push(`resource_id = ${add(q.resourceId)}`);
+    if (q.connection !== undefined) where.push(`connection = ${add(q.connection)}`);
+    if (q.result !== undefined) where.push(`result = ${add(q.result)}`);
+    if (q.action !== undefined) where.push(q.action.endsWith('.*') ? `starts_with(action, ${add(q.action.slice(0, -1))})` : `action = ${add(q.action)}`);
+    const sql = `SELECT line FROM scim_audit ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${add(limit)}`;
+    const rows = (await this.pool().query<{ line: string }>(sql, params)).rows;
+    const records: AuditRecord[] = [];
+    for (const row of rows) {
+      const res = auditRecordSchema.safeParse(JSON.parse(row.line));
+      if (res.success) records.push(res.data); // damage is verify's business; a query shows what can be read
+    }
+    const last = records.at(-1);
+    return rows.length === limit && last ? { records, nextCursor: String(last.seq) } : { records };
+  }
+
+  /** Rows oldest first, in pages, from a consistent snapshot. */
+  private async *lines(options: { since?: string; until?: string } = {}): AsyncGenerator<{ seq: number; line: string }> {
+    const client = await this.pool().connect();
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      let after = 0;
+      for (;;) {
+        const params: unknown[] = [after, PAGE];
+        let extra = '';
+        if (options.since) extra += ` AND time COLLATE "C" >= $${params.push(options.since)}`;
+        if (options.until) extra += ` AND time COLLATE "C" < $${params.push(options.until)}`;
+        const rows = (await client.query<{ seq: string; line: string }>(`SELECT seq::text, line FROM scim_audit WHERE seq > $1${extra} ORDER BY seq LIMIT $2`, params)).rows;
+        for (const r of rows) yield { seq: Number(r.seq), line: r.line };
+        if (rows.length < PAGE) break;
+        after = Number(rows[rows.length - 1].seq);
+      }
+      await client.query('COMMIT');
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release();
+    }
+  }
+
+  async export(options: ExportOptions, out: NodeJS.WritableStream): Promise<ExportSummary> {
+    const summary: ExportSummary = { records: 0, skipped: 0 };
+    const write = async (text: string) => {
+      if (!out.write(text)) await once(out, 'drain');
+    };
+    if (options.format === 'csv') await write(CSV_COLUMNS.join(',') + '\r\n');
+    let batch = '';
+    for await (const { line } of this.lines({ since: options.since?.toISOString(), until: options.until?.toISOString() })) {
+      let record: AuditRecord;
+      try {
+        record = auditRecordSchema.parse(JSON.parse(line));
+      } catch {
+        summary.skipped++;
+        continue;
+      }
+      batch += options.format === 'csv' ? csvRow(record) : line + '\n';
+      summary.records++;
+      if (batch.length >= 64 * 1024) {
+        await write(batch);
+        batch = '';
+      }
+    }
+    if (batch) await write(batch);
+    return summary;
+  }
+
+  async verify(): Promise<VerifyResult> {
+    const anchor = (await this.pool().query<{ seq: string; hash: string }>('SELECT seq::text, hash FROM scim_audit_anchor')).rows[0];
+    let expectedSeq = anchor ? Number(anchor.seq) + 1 : 1;
+    let prevHash = anchor?.hash ?? GENESIS_HASH;
+    let records = 0;
+    for await (const { seq, line } of this.lines()) {
+      const fail = (reason: string): VerifyResult => ({ ok: false, file: 'scim_audit', line: seq, seq, reason });
+      const d = decodeLine(line);
+      if (!d.ok) return fail(d.reason);
+      const r = d.record;
+      if (r.seq !== seq) return fail(`the row's seq ${seq} differs from its record's seq ${r.seq}`);
+      if (canonicalJson(JSON.parse(line)) !== line) return fail('the stored line is not the canonical form of its record');
+      if (r.seq > expectedSeq) return fail(`seq ${r.seq} follows seq ${expectedSeq - 1}: ${r.seq - expectedSeq} record(s) before it were removed`);
+      if (r.prevHash !== prevHash) return fail('prevHash is not the hash of the previous record: the previous record was edited, or records were removed');
+      prevHash = r.hash;
+      expectedSeq = r.seq + 1;
+      records++;
+    }
+    return { ok: true, records };
+  }
+
+  /** A table needs no rotation: retention deletes rows. */
+  async rotate(): Promise<string | undefined> {
+    return undefined;
+  }
+
+  /** Deletes the oldest records older than `days` (a contiguous prefix of the chain) and moves the anchor to the last one deleted. */
+  async applyRetention(days: number): Promise<string[]> {
+    if (!(days > 0)) throw new Error(`audit retention must be a positive number of days; got ${days}`);
+    const cutoff = new Date(this.now().getTime() - days * 86_400_000).toISOString();
+    const client = await this.pool().connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...AUDIT_LOCK]);
+      // the prefix ends before the first record that is young enough (clock steps back keep it contiguous)
+      const last = await client.query<{ seq: string; hash: string }>(
+        `SELECT seq::text, hash FROM scim_audit
+          WHERE seq < coalesce((SELECT min(seq) FROM scim_audit WHERE time COLLATE "C" >= $1), (SELECT max(seq) + 1 FROM scim_audit))
+          ORDER BY seq DESC LIMIT 1`,
+        [cutoff],
+      );
+      const anchor = last.rows[0];
+      if (!anchor) {
+        await client.query('COMMIT');
+        return [];
+      }
+      const deleted = await client.query('DELETE FROM scim_audit WHERE seq <= $1', [anchor.seq]);
+      await client.query(
+        `INSERT INTO scim_audit_anchor (id, seq, hash, updated_at) VALUES (1, $1, $2, $3)
+         ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, updated_at = EXCLUDED.updated_at`,
+        [anchor.seq, anchor.hash, this.now().toISOString()],
+      );
+      await client.query('COMMIT');
+      this.log.info({ deleted: deleted.rowCount, anchorSeq: Number(anchor.seq) }, 'audit: retention deleted old records');
+      return [`scim_audit records up to seq ${anchor.seq}`];
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,964 @@
+/**
+ * The PostgreSQL store: the Store contract (../types.ts) over one database that several gateway
+ * instances share. Each commit is one transaction that first takes a transaction advisory lock
+ * per resource it touches (sorted, so two commits cannot deadlock on them): commits of one
+ * resource are therefore serialized across instances, versions are checked against committed
+ * state, and outbox entries of one resource get their seq in commit order. Uniqueness is the
+ * database's (unique indexes on keys the gateway computes exactly as the embedded store does).
+ * The outbox is shared: outboxDue leases the head entry of each (connector, resource) with
+ * FOR UPDATE SKIP LOCKED; a live instance renews its leases, a dead one's expire.
+ * See docs/decisions/0012-postgres-store.md.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { compileFilter, type FilterNode } from '../../scim/filter/index.js';
+import { ScimError, type AttributeResolver, type ResolvedAttribute } from '../../scim/index.js';
+import { DurableJsonFile, SNAPSHOT_FILE, SNAPSHOT_FORMAT, type SnapshotConnection, type SnapshotData } from '../snapshot.js';
+import { emailKeys, linkKey, toJournalChange, type JournalChange } from '../state.js';
+import type {
+  CommitHooks,
+  CommitRequest,
+  CommitResult,
+  IndexedAttribute,
+  Member,
+  OutboxChange,
+  OutboxEntry,
+  QueryRequest,
+  QueryResult,
+  ResourceType,
+  ScimJson,
+  Store,
+  StoreStats,
+  StoredResource,
+} from '../types.js';
+import { appendInTransaction, PostgresAuditLog, sanitizeDraft } from './audit-log.js';
+import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
+import { migrate } from './migrations.js';
+import { Params, sortLateral, translateFilter, translateSuperset, type SqlContext } from './sql-filter.js';
+
+/** The logging surface the store needs (pino-compatible). */
+export interface PostgresStoreLogger {
+  info(o: object, msg?: string): void;
+  warn(o: object, msg?: string): void;
+  error(o: object, msg?: string): void;
+}
+
+export interface PostgresStoreOptions {
+  /** postgres://user[:password]@host:port/database; shown only redacted. */
+  url: string;
+  /** Asked for the password when neither the URL nor PGPASSWORD has one. */
+  password?: PasswordSource;
+  logger?: PostgresStoreLogger;
+  /** Connections of this instance's pool (default 10). */
+  poolSize?: number;
+  /** How long an outbox lease lasts without renewal (default 60 s); a dead instance's entries wait this long. */
+  leaseMs?: number;
+  /** This instance's name in leases (default host:pid:random). */
+  instanceId?: string;
+  /**
+   * Most resources a filter the database cannot evaluate may make the gateway examine in memory;
+   * past it the query is refused with 400 tooMany (default 10,000).
+   */
+  fallbackScanLimit?: number;
+}
+
+const fallbackLogger: PostgresStoreLogger = {
+  info() {},
+  warn: (o, msg) => console.warn(JSON.stringify({ level: 'warn', msg, ...o })),
+  error: (o, msg) => console.error(JSON.stringify({ level: 'error', msg, ...o })),
+};
+
+interface ResourceRow {
+  connection: string;
+  id: string;
+  type: ResourceType;
+  data: ScimJson;
+  version: number;
+  created: string;
+  last_modified: string;
+  member_count: number | null;
+}
+
+interface OutboxRow {
+  id: string;
+  connection: string;
+  connector: string;
+  resource_type: ResourceType;
+  resource_id: string;
+  kind: OutboxEntry['kind'];
+  payload: OutboxEntry['payload'];
+  created_at: string;
+  attempts: number;
+  next_attempt_at: string;
+  state: 'pending' | 'dead';
+  last_error: string | null;
+  claim_checked: boolean;
+}
+
+const RESOURCE_COLUMNS = 'r.connection, r.id, r.type, r.data, r.version, r.created, r.last_modified, r.member_count';
+const OUTBOX_COLUMNS = 'o.id, o.connection, o.connector, o.resource_type, o.resource_id, o.kind, o.payload, o.created_at, o.attempts, o.next_attempt_at, o.state, o.last_error, o.claim_checked';
+
+function toResource(row: ResourceRow): StoredResource {
+  const r: StoredResource = { id: row.id, type: row.type, connection: row.connection, data: row.data, version: row.version, created: row.created, lastModified: row.last_modified };
+  if (row.type === 'Group') r.memberCount = row.member_count ?? 0;
+  return r;
+}
+
+function toEntry(row: OutboxRow): OutboxEntry {
+  const e: OutboxEntry = {
+    id: row.id,
+    connection: row.connection,
+    connector: row.connector,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    kind: row.kind,
+    payload: row.payload,
+    createdAt: row.created_at,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    state: row.state,
+  };
+  if (row.last_error !== null) e.lastError = row.last_error;
+  if (row.claim_checked) e.claimChecked = true;
+  return e;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Groups keep membership outside `data`, as the embedded store does. */
+function groupData(data: ScimJson): ScimJson {
+  if (!('members' in data)) return data;
+  const { members: _ignored, ...rest } = data;
+  return rest;
+}
+
+/** The lookup keys of a resource: the embedded store's index keys (JavaScript case folding). */
+function keysOf(type: ResourceType, data: ScimJson): { userName: string | null; externalId: string | null; displayName: string | null; emails: string[] } {
+  const externalId = typeof data.externalId === 'string' ? data.externalId : null;
+  if (type === 'User') {
+    return { userName: typeof data.userName === 'string' ? data.userName.toLowerCase() : null, externalId, displayName: null, emails: emailKeys(data) };
+  }
+  return { userName: null, externalId, displayName: typeof data.displayName === 'string' ? data.displayName.toLowerCase() : null, emails: [] };
+}
+
+/** A 64-bit advisory lock key for a resource (collisions only serialize two unrelated commits). */
+function lockKey(connection: string, id: string): string {
+  return BigInt.asIntN(64, createHash('sha256').update(`${connection}\u0000${id}`).digest().readBigUInt64BE(0)).toString();
+}
+
+const RETRYABLE = new Set(['40001', '40P01']);
+const MAX_ATTEMPTS = 5;
+
+function pgCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Whether an error means the database could not be reached or went away (nothing was committed). */
+function isConnectionError(err: unknown): boolean {
+  const code = pgCode(err);
+  if (code === undefined) return err instanceof Error && /Connection terminated|connect|timeout/i.test(err.message);
+  return /^(08|57P|53)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code);
+}
+
+/** Per-commit bookkeeping, as the embedded store's Txn: one version bump per resource per commit. */
+interface Txn {
+  at: string;
+  /** `connection \0 id` -> version before this commit (0 for a create). */
+  start: Map<string, number>;
+  /** The resource as this commit leaves it (null: deleted). */
+  latest: Map<string, StoredResource | null>;
+  audit: unknown[];
+}
+
+const txnKey = (connection: string, id: string): string => `${connection}\u0000${id}`;
+
+/** The PostgreSQL store (see the file comment). */
+export class PostgresStore implements Store {
+  private pool?: pg.Pool;
+  private opened = false;
+  private heartbeat?: NodeJS.Timeout;
+  private readonly log: PostgresStoreLogger;
+  private readonly leaseMs: number;
+  private readonly fallbackScanLimit: number;
+  /** SQL that lower-cases text for sorting: ICU where the server has it, ASCII otherwise. */
+  private sortFold: (text: string) => string = (t) => `lower(${t} COLLATE "C")`;
+  readonly instanceId: string;
+  /** The audit log kept in this database (one chain for every instance). */
+  readonly auditLog: PostgresAuditLog;
+
+  constructor(private readonly options: PostgresStoreOptions) {
+    this.log = options.logger ?? fallbackLogger;
+    this.leaseMs = options.leaseMs ?? 60_000;
+    this.fallbackScanLimit = options.fallbackScanLimit ?? 10_000;
+    this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+    this.auditLog = new PostgresAuditLog(() => this.db(), this.log);
+  }
+
+  /** Where the store is, safe to log. */
+  get location(): string {
+    return redactUrl(this.options.url);
+  }
+
+  private db(): pg.Pool {
+    if (!this.pool || !this.opened) throw ScimError.unavailable('The store is not open.');
+    return this.pool;
+  }
+
+  /** A database error as the caller may see it: no password, the location named. */
+  private unreachable(err: unknown): ScimError {
+    const message = redactMessage(err instanceof Error ? err.message : String(err), this.options.url);
+    return ScimError.unavailable(`The database ${this.location} cannot be reached (${message}): nothing was changed. Retry in a moment.`);
+  }
+
+  // ---- lifecycle ---------------------------------------------------------------------------
+
+  async open(): Promise<void> {
+    if (this.opened) return;
+    const t0 = performance.now();
+    const pool = createPool({ url: this.options.url, password: this.options.password, max: this.options.poolSize, applicationName: `scim-bridge ${this.instanceId}` });
+    pool.on('error', (err) => this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: an idle database connection failed; it is replaced'));
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`Cannot connect to the PostgreSQL store at ${this.location}: ${redactMessage((err as Error).message, this.options.url)}`);
+    }
+    try {
+      const applied = await migrate(client);
+      if (applied.length > 0) this.log.info({ database: this.location, versions: applied }, 'store: applied schema migrations');
+      const icu = await client.query("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'");
+      if (icu.rowCount) this.sortFold = (t) => `lower(${t} COLLATE "und-x-icu")`;
+    } catch (err) {
+      client.release();
+      await pool.end().catch(() => undefined);
+      throw new Error(`The PostgreSQL store at ${this.location} could not be prepared: ${redactMessage((err as Error).message, this.options.url)}`);
+    }
+    client.release();
+    this.pool = pool;
+    this.opened = true;
+    // A live instance keeps its leases; a killed one stops renewing and its entries become due again.
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref();
+    const stats = await this.stats();
+    this.log.info({ database: this.location, instance: this.instanceId, users: stats.users, groups: stats.groups, ms: Math.round(performance.now() - t0) }, 'store: opened');
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    await this.auditLog.close();
+    try {
+      // hand our entries back at once instead of letting the leases run out
+      await this.pool!.query('UPDATE scim_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [this.instanceId]);
+    } catch (err) {
+      this.log.warn({ err: redactMessage((err as Error).message, this.options.url) }, 'store: could not release outbox leases; they expire by themselves');
+    }
+    this.opened = false;
+    await this.pool!.end();
+    this.pool = undefined;
+  }
+
+  private async renewLeases(): Promise<void> {
+    if (!this.opened) return;
+    try {
+      await this.pool!.query(`UPDATE scim_outbox SET lease_until = clock_timestamp() + $2 * interval '1 millisecond' WHERE lease_owner = $1`, [this.instanceId, this.leaseMs]);
+    } catch (err) {
+      this.log.warn({ err: redactMessage((err as Error).message, this.options.url) }, 'store: could not renew outbox leases');
+    }
+  }
+
+  /** Runs `fn` in a transaction; serialization failures and deadlocks are retried, connection failures become 503. */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, isolation = ''): Promise<T> {
+    const pool = this.db();
+    for (let attempt = 1; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw this.unreachable(err);
+      }
+      let broken = false;
+      try {
+        await client.query(`BEGIN${isolation}`);
+        const result = await fn(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {
+          broken = true;
+        });
+        if (RETRYABLE.has(pgCode(err) ?? '') && attempt < MAX_ATTEMPTS) continue;
+        if (err instanceof ScimError) throw err;
+        if (isConnectionError(err)) {
+          broken = true;
+          throw this.unreachable(err);
+        }
+        throw this.mapError(err);
+      } finally {
+        client.release(broken);
+      }
+    }
+  }
+
+  /** Database errors a request can cause, as the SCIM errors the embedded store throws. */
+  private mapError(err: unknown): Error {
+    const code = pgCode(err);
+    if (code === '22P05' || code === '22021') return ScimError.invalidValue('A value contains a character the database cannot store (NUL).');
+    if (code === '23503') return ScimError.invalidValue('members: a member was deleted while the change was being made; read the group again and retry.');
+    const message = redactMessage(err instanceof Error ? err.message : String(err), this.options.url);
+    return new Error(`store: ${message}`);
+  }
+
+  /** Runs `fn` while holding a lock every instance on this database honours (last-owner protection). */
+  async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.db().connect();
+    } catch (err) {
+      throw this.unreachable(err);
+    }
+    const k = lockKey('exclusive', key);
+    let broken = false;
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [k]);
+    } catch (err) {
+      client.release(true);
+      throw this.unreachable(err);
+    }
+    try {
+      return await fn();
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [k]).catch(() => {
+        broken = true; // the session ends with the connection, and with it the lock
+      });
+      client.release(broken);
+    }
+  }
+
+  // ---- commit ------------------------------------------------------------------------------
+
+  async commit(request: CommitRequest, hooks?: CommitHooks): Promise<CommitResult> {
+    if (!this.opened) throw ScimError.unavailable('The store is not open.');
+    const at = request.at ?? new Date().toISOString();
+    // The same shape checks as the embedded store; JSON copies so nothing references the caller's objects.
+    const changes = request.changes.map((c) => JSON.parse(JSON.stringify(toJournalChange(c))) as JournalChange);
+    const expect = request.changes.map((c) => ('expectVersion' in c ? c.expectVersion : undefined));
+    const result = await this.transaction((client) => this.applyCommit(client, changes, expect, at));
+    hooks?.onApplied?.();
+    return result;
+  }
+
+  private async applyCommit(client: pg.PoolClient, changes: JournalChange[], expect: Array<number | undefined>, at: string): Promise<CommitResult> {
+    const lockKeys = new Set<string>();
+    for (const c of changes) {
+      if (c.op === 'create' || c.op === 'replace' || c.op === 'delete') lockKeys.add(lockKey(c.connection, c.id));
+      else if (c.op === 'members') lockKeys.add(lockKey(c.connection, c.groupId));
+      else if (c.op === 'outbox.add') lockKeys.add(lockKey(c.entry.connection, c.entry.resourceId));
+    }
+    const keys = [...lockKeys].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+    // Locks in their own statement: later statements read what earlier holders committed.
+    await client.query(
+      'SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l',
+      [keys],
+    );
+    const seq = Number((await client.query<{ seq: string }>("SELECT nextval('scim_commit_seq')::text AS seq")).rows[0].seq);
+    const txn: Txn = { at, start: new Map(), latest: new Map(), audit: [] };
+
+    // Creates, replaces, deletes and outbox changes first, in order; then membership (as state.ts).
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i];
+      if (c.op === 'members') continue;
+      if (c.op === 'create') await this.create(client, c, txn);
+      else if (c.op === 'replace') await this.replace(client, c, expect[i], txn);
+      else if (c.op === 'delete') await this.remove(client, c, expect[i], txn);
+      else await this.outboxChange(client, c, txn);
+    }
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i];
+      if (c.op === 'members') await this.applyMembers(client, c, expect[i], txn);
+      else if (c.op === 'create' && c.type === 'Group' && c.members && c.members.length > 0 && txn.latest.get(txnKey(c.connection, c.id))) {
+        await this.replaceAllMembers(client, c.connection, c.id, c.members, txn);
+      }
+    }
+
+    if (txn.audit.length > 0) {
+      const drafts = [];
+      for (const r of txn.audit) {
+        const d = sanitizeDraft({ ...(r as object), storeSeq: seq });
+        if (d) drafts.push(d);
+        else this.log.error({ seq }, 'store: an audit record of a commit is not valid and was left out');
+      }
+      await appendInTransaction(client, drafts, new Date().toISOString());
+    }
+
+    const resources: StoredResource[] = [];
+    for (const c of changes) {
+      if (c.op !== 'create' && c.op !== 'replace' && c.op !== 'members') continue;
+      const r = txn.latest.get(txnKey(c.connection, c.op === 'members' ? c.groupId : c.id));
+      if (r) resources.push(r);
+    }
+    return { resources, seq };
+  }
+
+  private uniqueness(err: unknown, c: { id: string; data: ScimJson }): Error {
+    if (pgCode(err) !== '23505') return err as Error;
+    const constraint = (err as { constraint?: string }).constraint ?? '';
+    const d = c.data;
+    if (constraint === 'scim_resources_user_name') return ScimError.uniqueness(`userName "${String(d.userName)}" is already taken by another user in this connection`);
+    if (constraint === 'scim_resources_user_external_id') return ScimError.uniqueness(`externalId "${String(d.externalId)}" is already taken by another user in this connection`);
+    if (constraint === 'scim_resources_display_name') return ScimError.uniqueness(`displayName "${String(d.displayName)}" is already taken by another group in this connection`);
+    if (constraint === 'scim_resources_pkey') return ScimError.uniqueness(`id "${c.id}" is already used by another resource in this connection`);
+    return err as Error;
+  }
+
+  /** Runs a statement that may hit a unique index; the error names the attribute as the embedded store does. */
+  private async unique<R extends pg.QueryResultRow>(client: pg.PoolClient, sql: string, params: unknown[], c: { id: string; data: ScimJson }): Promise<pg.QueryResult<R>> {
+    try {
+      return await client.query<R>(sql, params);
+    } catch (err) {
+      throw this.uniqueness(err, c);
+    }
+  }
+
+  private async create(client: pg.PoolClient, c: Extract<JournalChange, { op: 'create' }>, txn: Txn): Promise<void> {
+    const data = c.type === 'Group' ? groupData(c.data) : c.data;
+    const k = keysOf(c.type, data);
+    const r = await this.unique<ResourceRow>(
+      client,
+      `INSERT INTO scim_resources AS r (connection, id, type, data, version, created, last_modified, member_count, user_name_key, external_id, display_name_key, email_keys)
+       VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9, $10) RETURNING ${RESOURCE_COLUMNS}`,
+      [c.connection, c.id, c.type, data, txn.at, c.type === 'Group' ? 0 : null, k.userName, k.externalId, k.displayName, k.emails],
+      { id: c.id, data },
+    );
+    const key = txnKey(c.connection, c.id);
+    txn.start.set(key, 0);
+    txn.latest.set(key, toResource(r.rows[0]));
+  }
+
+  /** The version an expectVersion is checked against: the one before this commit. */
+  private checkVersion(type: ResourceType, id: string, current: number, key: string, expect: number | undefined, txn: Txn): void {
+    if (expect === undefined) return;
+    const base = txn.start.get(key) ?? current;
+    if (base !== expect) {
+      throw ScimError.preconditionFailed(
+        `${type} "${id}" is at version W/"${base}", not W/"${expect}" (If-Match): it was changed by another request. Read it again and retry.`,
+      );
+    }
+  }
+
+  /** The row, locked for this transaction, or 404. */
+  private async target(client: pg.PoolClient, connection: string, type: ResourceType, id: string): Promise<ResourceRow> {
+    const r = await client.query<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2 AND r.type = $3 FOR UPDATE`, [connection, id, type]);
+    if (!r.rows[0]) throw ScimError.notFound(`${type} "${id}" not found`);
+    return r.rows[0];
+  }
+
+  /** Version increment of a resource this commit changes: one bump per commit. */
+  private bump(key: string, current: number, txn: Txn): number {
+    if (txn.start.has(key)) return 0;
+    txn.start.set(key, current);
+    return 1;
+  }
+
+  private async replace(client: pg.PoolClient, c: Extract<JournalChange, { op: 'replace' }>, expect: number | undefined, txn: Txn): Promise<void> {
+    const key = txnKey(c.connection, c.id);
+    const old = await this.target(client, c.connection, c.type, c.id);
+    this.checkVersion(c.type, c.id, old.version, key, expect, txn);
+    const data = c.type === 'Group' ? groupData(c.data) : c.data;
+    const k = keysOf(c.type, data);
+    const inc = this.bump(key, old.version, txn);
+    const r = await this.unique<ResourceRow>(
+      client,
+      `UPDATE scim_resources AS r SET data = $3, version = version + $4, last_modified = $5, user_name_key = $6, external_id = $7, display_name_key = $8, email_keys = $9
+       WHERE r.connection = $1 AND r.id = $2 RETURNING ${RESOURCE_COLUMNS}`,
+      [c.connection, c.id, data, inc, txn.at, k.userName, k.externalId, k.displayName, k.emails],
+      { id: c.id, data },
+    );
+    txn.latest.set(key, toResource(r.rows[0]));
+  }
+
+  private async remove(client: pg.PoolClient, c: Extract<JournalChange, { op: 'delete' }>, expect: number | undefined, txn: Txn): Promise<void> {
+    const key = txnKey(c.connection, c.id);
+    const old = await this.target(client, c.connection, c.type, c.id);
+    this.checkVersion(c.type, c.id, old.version, key, expect, txn);
+    // Cascade: leave every group it belongs to (those groups change: new version).
+    const parents = await client.query<{ group_id: string; n: string }>(
+      `WITH gone AS (DELETE FROM scim_members WHERE connection = $1 AND member_id = $2 AND group_id <> $2 RETURNING group_id)
+       SELECT group_id, count(*)::text AS n FROM gone GROUP BY group_id ORDER BY group_id`,
+      [c.connection, c.id],
+    );
+    for (const p of parents.rows) await this.refreshGroup(client, c.connection, p.group_id, -Number(p.n), false, txn);
+    if (c.type === 'Group') await client.query('DELETE FROM scim_members WHERE connection = $1 AND group_id = $2', [c.connection, c.id]);
+    await client.query('DELETE FROM scim_resources WHERE connection = $1 AND id = $2', [c.connection, c.id]);
+    if (c.soft) {
+      const current = txn.latest.get(key) ?? toResource(old);
+      await client.query(
+        `INSERT INTO scim_tombstones (connection, id, type, data, version, created, last_modified, member_count)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (connection, id) DO UPDATE SET type = EXCLUDED.type, data = EXCLUDED.data, version = EXCLUDED.version,
+           created = EXCLUDED.created, last_modified = EXCLUDED.last_modified, member_count = EXCLUDED.member_count`,
+        [c.connection, c.id, c.type, { ...current.data, active: false }, current.version + 1, current.created, c.deletedAt ?? txn.at, current.memberCount ?? null],
+      );
+    }
+    txn.latest.set(key, null);
+  }
+
+  // ---- membership --------------------------------------------------------------------------
+
+  /** New member count (absolute, or a delta) and version of a group whose membership changed. */
+  private async refreshGroup(client: pg.PoolClient, connection: string, groupId: string, count: number, absolute: boolean, txn: Txn): Promise<void> {
+    const key = txnKey(connection, groupId);
+    const inc = txn.start.has(key) ? 0 : 1;
+    const r = await client.query<ResourceRow>(
+      `UPDATE scim_resources AS r SET member_count = CASE WHEN $3 THEN $4 ELSE coalesce(member_count, 0) + $4 END, version = version + $5, last_modified = $6
+       WHERE r.connection = $1 AND r.id = $2 AND r.type = 'Group' RETURNING ${RESOURCE_COLUMNS}`,
+      [connection, groupId, absolute, count, inc, txn.at],
+    );
+    if (!r.rows[0]) return;
+    if (inc === 1) txn.start.set(key, r.rows[0].version - 1);
+    txn.latest.set(key, toResource(r.rows[0]));
+  }
+
+  private async applyMembers(client: pg.PoolClient, c: Extract<JournalChange, { op: 'members' }>, expect: number | undefined, txn: Txn): Promise<void> {
+    const key = txnKey(c.connection, c.groupId);
+    const group = await this.target(client, c.connection, 'Group', c.groupId);
+    this.checkVersion('Group', c.groupId, group.version, key, expect, txn);
+    let changed = false;
+    if (c.replaceAll) changed = (await this.replaceAllMembers(client, c.connection, c.groupId, c.replaceAll, txn, false)) || changed;
+    // remove before add, so that a remove+add of one member in one op (a PATCH replace) re-adds it
+    let delta = 0;
+    const remove = (c.remove ?? []).filter((v): v is string => typeof v === 'string');
+    if (remove.length > 0) {
+      const r = await client.query('DELETE FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = ANY($3::text[])', [c.connection, c.groupId, remove]);
+      delta -= r.rowCount ?? 0;
+    }
+    if (c.add && c.add.length > 0) delta += await this.addMembers(client, c.connection, c.groupId, c.add);
+    if (delta !== 0) changed = true;
+    if (!changed) return;
+    if (c.replaceAll) {
+      const count = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM scim_members WHERE connection = $1 AND group_id = $2', [c.connection, c.groupId]);
+      await this.refreshGroup(client, c.connection, c.groupId, count.rows[0].n, true, txn);
+    } else {
+      // a delta keeps a PATCH of a big group O(change)
+      await this.refreshGroup(client, c.connection, c.groupId, delta, false, txn);
+    }
+  }
+
+  /** The stored form of members: each must name a User or Group of the connection; its type comes from it. */
+  private async resolveMembers(client: pg.PoolClient, connection: string, list: readonly Member[]): Promise<Member[]> {
+    for (const m of list) {
+      if (!isObject(m) || typeof m.value !== 'string' || m.value === '') {
+        throw ScimError.invalidValue('members: every member needs a "value" (the id of a User or Group)');
+      }
+    }
+    const ids = [...new Set(list.map((m) => m.value))];
+    const found = await client.query<{ id: string; type: ResourceType }>('SELECT id, type FROM scim_resources WHERE connection = $1 AND id = ANY($2::text[])', [connection, ids]);
+    const types = new Map(found.rows.map((r) => [r.id, r.type]));
+    return list.map((m) => {
+      const type = types.get(m.value);
+      if (!type) throw ScimError.invalidValue(`members: "${m.value}" is not the id of a User or Group in this connection`);
+      const member: Member = { value: m.value, type };
+      if (typeof m.display === 'string') member.display = m.display;
+      return member;
+    });
+  }
+
+  private async insertMembers(client: pg.PoolClient, connection: string, groupId: string, members: readonly Member[]): Promise<number> {
+    if (members.length === 0) return 0;
+    const r = await client.query(
+      `INSERT INTO scim_members (connection, group_id, member_id, member_type, display)
+       SELECT $1, $2, u.id, u.type, u.display FROM unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, type, display, i) ORDER BY u.i
+       ON CONFLICT DO NOTHING`,
+      [connection, groupId, members.map((m) => m.value), members.map((m) => m.type), members.map((m) => m.display ?? null)],
+    );
+    return r.rowCount ?? 0;
+  }
+
+  /** Adds members not yet in the group (existing ones are left as they are); returns how many. */
+  private async addMembers(client: pg.PoolClient, connection: string, groupId: string, add: readonly Member[]): Promise<number> {
+    const candidates: Member[] = [];
+    const seen = new Set<string>();
+    for (const m of add) {
+      if (isObject(m) && typeof m.value === 'string') {
+        if (seen.has(m.value)) continue;
+        seen.add(m.value);
+      }
+      candidates.push(m);
+    }
+    const values = candidates.filter((m) => isObject(m) && typeof m.value === 'string').map((m) => m.value);
+    const existing = new Set(
+      (await client.query<{ member_id: string }>('SELECT member_id FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = ANY($3::text[])', [connection, groupId, values])).rows.map((r) => r.member_id),
+    );
+    const fresh = await this.resolveMembers(client, connection, candidates.filter((m) => !(isObject(m) && typeof m.value === 'string' && existing.has(m.value))));
+    return this.insertMembers(client, connection, groupId, fresh);
+  }
+
+  /** Replaces the whole list (in the given order); returns whether it changed. */
+  private async replaceAllMembers(client: pg.PoolClient, connection: string, groupId: string, list: readonly Member[], txn: Txn, refresh = true): Promise<boolean> {
+    const unique: Member[] = [];
+    const seen = new Set<string>();
+    for (const m of list) {
+      if (isObject(m) && typeof m.value === 'string') {
+        if (seen.has(m.value)) continue;
+        seen.add(m.value);
+      }
+      unique.push(m);
+    }
+    const next = await this.resolveMembers(client, connection, unique);
+    const current = (await client.query<{ member_id: string; member_type: string; display: string | null }>(
+      'SELECT member_id, member_type, display FROM scim_members WHERE connection = $1 AND group_id = $2 ORDER BY pos',
+      [connection, groupId],
+    )).rows;
+    const same = current.length === next.length && current.every((m, i) => m.member_id === next[i].value && m.member_type === next[i].type && (m.display ?? undefined) === next[i].display);
+    if (same) return false;
+    await client.query('DELETE FROM scim_members WHERE connection = $1 AND group_id = $2', [connection, groupId]);
+    await this.insertMembers(client, connection, groupId, next);
+    if (refresh) await this.refreshGroup(client, connection, groupId, next.length, true, txn);
+    return true;
+  }
+
+  // ---- outbox and links --------------------------------------------------------------------
+
+  private async outboxChange(client: pg.PoolClient, c: OutboxChange, txn: Txn): Promise<void> {
+    switch (c.op) {
+      case 'outbox.add': {
+        const e = c.entry;
+        try {
+          await client.query(
+            `INSERT INTO scim_outbox (id, connection, connector, resource_type, resource_id, kind, payload, created_at, attempts, next_attempt_at, state, last_error, claim_checked)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+            [e.id, e.connection, e.connector, e.resourceType, e.resourceId, e.kind, e.payload ?? {}, e.createdAt, e.attempts ?? 0, e.nextAttemptAt, e.state ?? 'pending', e.lastError ?? null, e.claimChecked === true],
+          );
+        } catch (err) {
+          if (pgCode(err) === '23505') throw ScimError.uniqueness(`outbox entry "${e.id}" already exists`);
+          throw err;
+        }
+        return;
+      }
+      case 'outbox.update': {
+        // The lease goes with a settled attempt: its owner (or an expired owner) hands the entry back;
+        // an update from elsewhere (the console's retry) leaves a delivery in flight alone.
+        const r = await client.query(
+          `UPDATE scim_outbox SET attempts = $2, next_attempt_at = $3, state = $4, last_error = coalesce($5, last_error), claim_checked = claim_checked OR $6,
+             lease_owner = CASE WHEN lease_owner = $7 OR lease_until < clock_timestamp() THEN NULL ELSE lease_owner END,
+             lease_until = CASE WHEN lease_owner = $7 OR lease_until < clock_timestamp() THEN NULL ELSE lease_until END
+           WHERE id = $1`,
+          [c.id, c.attempts, c.nextAttemptAt, c.state, c.lastError ?? null, c.claimChecked === true, this.instanceId],
+        );
+        if (!r.rowCount) throw ScimError.notFound(`outbox entry "${c.id}" not found`);
+        return;
+      }
+      case 'outbox.remove':
+        await client.query('DELETE FROM scim_outbox WHERE id = $1', [c.id]); // twice (a retry after a crash) is a no-op
+        return;
+      case 'link':
+        if (c.key === null) await client.query('DELETE FROM scim_links WHERE connector = $1 AND resource_id = $2', [c.connector, c.resourceId]);
+        else {
+          await client.query(
+            `INSERT INTO scim_links (connector, resource_id, target_key, key_lower) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (connector, resource_id) DO UPDATE SET target_key = EXCLUDED.target_key, key_lower = EXCLUDED.key_lower, linked_seq = nextval('scim_commit_seq')`,
+            [c.connector, c.resourceId, c.key, c.key.toLowerCase()],
+          );
+        }
+        return;
+      case 'audit':
+        txn.audit.push(...c.records);
+        return;
+    }
+  }
+
+  async outboxDue(now: string, limit: number): Promise<OutboxEntry[]> {
+    if (limit <= 0) return [];
+    // The head of each (connector, resource) is its lowest seq, whatever its state: a dead or
+    // leased head holds back the rest of that resource. A head is claimable when due and not
+    // leased by another live instance; our own leases come back (the worker skips what it has in
+    // flight) and are extended. SKIP LOCKED: an instance claiming at the same moment takes others.
+    const r = await this.sql<OutboxRow>(
+      `WITH heads AS (
+         SELECT DISTINCT ON (connector, resource_id) id FROM scim_outbox ORDER BY connector, resource_id, seq
+       ), claimable AS (
+         SELECT o.id FROM scim_outbox o JOIN heads h ON h.id = o.id
+          WHERE o.state = 'pending' AND o.next_attempt_at COLLATE "C" <= $1
+            AND (o.lease_owner IS NULL OR o.lease_owner = $2 OR o.lease_until < clock_timestamp())
+          ORDER BY o.seq LIMIT $3 FOR UPDATE OF o SKIP LOCKED
+       )
+       UPDATE scim_outbox o SET lease_owner = $2, lease_until = clock_timestamp() + $4 * interval '1 millisecond'
+         FROM claimable c WHERE o.id = c.id
+       RETURNING ${OUTBOX_COLUMNS}, o.seq`,
+      [now, this.instanceId, limit, this.leaseMs],
+    );
+    return (r.rows as Array<OutboxRow & { seq: string }>).sort((a, b) => Number(a.seq) - Number(b.seq)).map(toEntry);
+  }
+
+  async outboxList(filter: { state?: 'pending' | 'dead'; connection?: string; connector?: string } = {}): Promise<OutboxEntry[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.state) where.push(`o.state = $${params.push(filter.state)}`);
+    if (filter.connection) where.push(`o.connection = $${params.push(filter.connection)}`);
+    if (filter.connector) where.push(`o.connector = $${params.push(filter.connector)}`);
+    const r = await this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM scim_outbox o ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY o.seq`, params);
+    return r.rows.map(toEntry);
+  }
+
+  async linkOf(connector: string, resourceId: string): Promise<string | undefined> {
+    const r = await this.sql<{ target_key: string }>('SELECT target_key FROM scim_links WHERE connector = $1 AND resource_id = $2', [connector, resourceId]);
+    return r.rows[0]?.target_key;
+  }
+
+  async linkedResource(connector: string, targetKey: string): Promise<string | undefined> {
+    const r = await this.sql<{ resource_id: string }>(
+      'SELECT resource_id FROM scim_links WHERE connector = $1 AND key_lower = $2 ORDER BY linked_seq DESC LIMIT 1',
+      [connector, targetKey.toLowerCase()],
+    );
+    return r.rows[0]?.resource_id;
+  }
+
+  // ---- reads -------------------------------------------------------------------------------
+
+  /** A read outside any transaction; an unreachable database is a 503. */
+  private async sql<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    const pool = this.db();
+    try {
+      return await pool.query<R>(sql, params);
+    } catch (err) {
+      if (isConnectionError(err)) throw this.unreachable(err);
+      throw this.mapError(err);
+    }
+  }
+
+  async get(connection: string, type: ResourceType, id: string): Promise<StoredResource | undefined> {
+    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2 AND r.type = $3`, [connection, id, type]);
+    return r.rows[0] ? toResource(r.rows[0]) : undefined;
+  }
+
+  async findOne(connection: string, type: ResourceType, attr: IndexedAttribute, value: string): Promise<StoredResource | undefined> {
+    if (typeof value !== 'string') return undefined;
+    let where: string | undefined;
+    let param: unknown = value;
+    if (type === 'User') {
+      if (attr === 'userName') [where, param] = ['r.user_name_key = $3', value.toLowerCase()];
+      else if (attr === 'externalId') where = 'r.external_id = $3';
+      else if (attr === 'email') [where, param] = ['r.email_keys @> ARRAY[$3]::text[]', value.toLowerCase()];
+    } else {
+      if (attr === 'displayName') [where, param] = ['r.display_name_key = $3', value.toLowerCase()];
+      else if (attr === 'externalId') where = 'r.external_id = $3';
+    }
+    if (!where) return undefined;
+    const r = await this.sql<ResourceRow>(
+      `SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.type = $2 AND ${where} ORDER BY r.ord LIMIT 1`,
+      [connection, type, param],
+    );
+    return r.rows[0] ? toResource(r.rows[0]) : undefined;
+  }
+
+  async members(connection: string, groupId: string): Promise<Member[]> {
+    const r = await this.sql<{ member_id: string; member_type: 'User' | 'Group'; display: string | null }>(
+      `SELECT m.member_id, m.member_type, m.display FROM scim_members m WHERE m.connection = $1 AND m.group_id = $2 ORDER BY m.pos`,
+      [connection, groupId],
+    );
+    return r.rows.map((m) => (m.display === null ? { value: m.member_id, type: m.member_type } : { value: m.member_id, type: m.member_type, display: m.display }));
+  }
+
+  async hasMember(connection: string, groupId: string, memberId: string): Promise<boolean> {
+    const r = await this.sql('SELECT 1 FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = $3', [connection, groupId, memberId]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  async groupsOf(connection: string, memberId: string): Promise<Array<{ value: string; display?: string }>> {
+    const r = await this.sql<{ id: string; display: string | null }>(
+      `SELECT r.id, CASE WHEN jsonb_typeof(r.data -> 'displayName') = 'string' THEN r.data ->> 'displayName' END AS display
+         FROM scim_members m JOIN scim_resources r ON r.connection = m.connection AND r.id = m.group_id
+        WHERE m.connection = $1 AND m.member_id = $2 ORDER BY r.ord`,
+      [connection, memberId],
+    );
+    return r.rows.map((g) => (g.display === null ? { value: g.id } : { value: g.id, display: g.display }));
+  }
+
+  async deleted(connection: string, type: ResourceType): Promise<StoredResource[]> {
+    const r = await this.sql<ResourceRow>(
+      `SELECT ${RESOURCE_COLUMNS} FROM scim_tombstones r WHERE r.connection = $1 AND r.type = $2 ORDER BY r.ord`,
+      [connection, type],
+    );
+    return r.rows.map(toResource);
+  }
+
+  async stats(): Promise<StoreStats> {
+    const r = await this.sql<{ users: number; groups: number; pending: number; dead: number; bytes: string }>(
+      `SELECT (SELECT count(*)::int FROM scim_resources WHERE type = 'User') AS users,
+              (SELECT count(*)::int FROM scim_resources WHERE type = 'Group') AS groups,
+              (SELECT count(*)::int FROM scim_outbox WHERE state = 'pending') AS pending,
+              (SELECT count(*)::int FROM scim_outbox WHERE state = 'dead') AS dead,
+              (SELECT sum(pg_total_relation_size(c))::text FROM unnest(ARRAY['scim_resources', 'scim_members', 'scim_tombstones', 'scim_outbox', 'scim_links']::regclass[]) AS c) AS bytes`,
+    );
+    const row = r.rows[0];
+    return { users: row.users, groups: row.groups, outboxPending: row.pending, outboxDead: row.dead, journalBytes: 0, snapshotBytes: Number(row.bytes) };
+  }
+
+  async query(req: QueryRequest): Promise<QueryResult> {
+    if (req.filter && !req.resolver) throw new TypeError('QueryRequest.filter needs QueryRequest.resolver');
+    const from = Math.max(1, req.startIndex) - 1;
+    const count = Math.max(0, req.count);
+    const sorted = req.sort?.by !== undefined;
+    let filterSql: string | undefined;
+    let compiled: ((r: Record<string, unknown>) => boolean) | undefined;
+    let members: Map<string, Member[]> | undefined;
+    if (req.filter) {
+      // compiled first, always: an invalid filter is the same invalidFilter 400 in both stores
+      members = new Map();
+      const memberMap = members;
+      compiled = compileFilter(req.filter, req.resolver!, { read: (res, r) => readAttribute(res as unknown as StoredResource, r, memberMap) });
+    }
+    const base = (params: Params): string => {
+      const where = [`r.connection = ${params.add(req.connection)}`, `r.type = ${params.add(req.type)}`];
+      if (req.filter) {
+        filterSql = translateFilter(req.filter, this.sqlContext(req.type, req.resolver!, params));
+        if (filterSql !== undefined) where.push(`(${filterSql})`);
+      }
+      return where.join(' AND ');
+    };
+
+    const countParams = new Params();
+    const countWhere = base(countParams);
+    if (req.filter && filterSql === undefined) return this.queryInMemory(req, compiled!, members!, from, count);
+    const total = (await this.sql<{ n: number }>(`SELECT count(*)::int AS n FROM scim_resources r WHERE ${countWhere}`, countParams.values)).rows[0].n;
+    if (count === 0 || from >= total) return { totalResults: total, resources: [] };
+    const params = new Params();
+    const where = base(params);
+    const page = await this.page(where, params, req, from, count, sorted);
+    return { totalResults: total, resources: page };
+  }
+
+  private sqlContext(type: ResourceType, resolver: AttributeResolver, params: Params): SqlContext {
+    return { type, resolver, params, sortFold: this.sortFold };
+  }
+
+  /** One page of rows matching `where`, sorted (or in creation order), in SQL. */
+  private async page(where: string, params: Params, req: QueryRequest, from: number, count: number, sorted: boolean): Promise<StoredResource[]> {
+    let lateral = '';
+    let orderBy = 'r.ord';
+    if (sorted) {
+      ({ lateral, orderBy } = sortLateral(req.sort!, this.sqlContext(req.type, req.resolver ?? NO_RESOLVER, params)));
+    }
+    const sql = `SELECT ${RESOURCE_COLUMNS} FROM scim_resources r ${lateral} WHERE ${where} ORDER BY ${orderBy} LIMIT ${params.add(count)} OFFSET ${params.add(from)}`;
+    return (await this.sql<ResourceRow>(sql, params.values)).rows.map(toResource);
+  }
+
+  /**
+   * A filter SQL cannot evaluate exactly: the translatable conjuncts narrow the candidates, the
+   * in-memory evaluator decides, and SQL sorts and pages the matches. Bounded: more than
+   * fallbackScanLimit candidates is a 400 tooMany rather than an unbounded scan.
+   */
+  private async queryInMemory(req: QueryRequest, compiled: (r: Record<string, unknown>) => boolean, members: Map<string, Member[]>, from: number, count: number): Promise<QueryResult> {
+    const params = new Params();
+    const where = [`r.connection = ${params.add(req.connection)}`, `r.type = ${params.add(req.type)}`];
+    const superset = translateSuperset(req.filter!, this.sqlContext(req.type, req.resolver!, params));
+    if (superset) where.push(`(${superset})`);
+    const limit = this.fallbackScanLimit;
+    const rows = (await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE ${where.join(' AND ')} ORDER BY r.ord LIMIT ${params.add(limit + 1)}`, params.values)).rows;
+    if (rows.length > limit) {
+      throw ScimError.tooMany(
+        `This filter has to be evaluated by the gateway rather than the database (case-insensitive text with non-ASCII letters) and would examine more than ${limit} resources. Narrow it with an exact attribute such as userName, externalId, emails or displayName (e.g. "userName eq ..." and ...).`,
+      );
+    }
+    const candidates = rows.map(toResource);
+    if (req.type === 'Group' && candidates.length > 0) {
+      const ms = await this.sql<{ group_id: string; member_id: string; member_type: 'User' | 'Group'; display: string | null }>(
+        'SELECT group_id, member_id, member_type, display FROM scim_members WHERE connection = $1 AND group_id = ANY($2::text[]) ORDER BY pos',
+        [req.connection, candidates.map((c) => c.id)],
+      );
+      for (const m of ms.rows) {
+        const list = members.get(m.group_id) ?? [];
+        list.push(m.display === null ? { value: m.member_id, type: m.member_type } : { value: m.member_id, type: m.member_type, display: m.display });
+        members.set(m.group_id, list);
+      }
+    }
+    const matches = candidates.filter((r) => compiled(r as unknown as Record<string, unknown>));
+    if (count === 0 || from >= matches.length) return { totalResults: matches.length, resources: [] };
+    if (req.sort?.by === undefined) return { totalResults: matches.length, resources: matches.slice(from, from + count) };
+    const p2 = new Params();
+    const w2 = `r.connection = ${p2.add(req.connection)} AND r.type = ${p2.add(req.type)} AND r.id = ANY(${p2.add(matches.map((m) => m.id))}::text[])`;
+    return { totalResults: matches.length, resources: await this.page(w2, p2, req, from, count, true) };
+  }
+
+  // ---- backup ------------------------------------------------------------------------------
+
+  /**
+   * A consistent copy (one REPEATABLE READ snapshot) as an embedded-store snapshot (db.json):
+   * it opens as a lowdb store of its own, and `scim-bridge migrate` can load it into a database.
+   */
+  async backup(targetDir: string): Promise<{ file: string; seq: number; bytes: number; users: number; groups: number }> {
+    const data = await this.transaction(async (client) => readSnapshot(client), ' ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    await mkdir(targetDir, { recursive: true, mode: 0o700 });
+    const file = new DurableJsonFile<SnapshotData>(join(targetDir, SNAPSHOT_FILE), { fsync: true });
+    await file.write(data);
+    let users = 0;
+    let groups = 0;
+    for (const c of Object.values(data.connections)) {
+      users += c.users.length;
+      groups += c.groups.length;
+    }
+    return { file: join(targetDir, SNAPSHOT_FILE), seq: data.seq, bytes: file.size, users, groups };
+  }
+}
+
+/** Everything in the store as an embedded-store snapshot (call inside a REPEATABLE READ transaction). */
+export async function readSnapshot(client: pg.ClientBase): Promise<SnapshotData> {
+  const seq = Number((await client.query<{ seq: string }>('SELECT last_value::text AS seq FROM scim_commit_seq')).rows[0].seq);
+  const connections = Object.create(null) as Record<string, SnapshotConnection>;
+  const conn = (name: string): SnapshotConnection => (connections[name] ??= { users: [], groups: [], members: Object.create(null) as Record<string, Member[]>, deleted: [] });
+  for (const row of (await client.query<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r ORDER BY r.ord`)).rows) {
+    const c = conn(row.connection);
+    (row.type === 'User' ? c.users : c.groups).push(toResource(row));
+  }
+  for (const m of (await client.query<{ connection: string; group_id: string; member_id: string; member_type: 'User' | 'Group'; display: string | null }>(
+    'SELECT connection, group_id, member_id, member_type, display FROM scim_members ORDER BY pos',
+  )).rows) {
+    const lists = conn(m.connection).members as Record<string, Member[]>;
+    (lists[m.group_id] ??= []).push(m.display === null ? { value: m.member_id, type: m.member_type } : { value: m.member_id, type: m.member_type, display: m.display });
+  }
+  for (const row of (await client.query<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_tombstones r ORDER BY r.ord`)).rows) conn(row.connection).deleted!.push(toResource(row));
+  const outbox = (await client.query<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM scim_outbox o ORDER BY o.seq`)).rows.map(toEntry);
+  const links = (await client.query<{ connector: string; resource_id: string; target_key: string }>('SELECT connector, resource_id, target_key FROM scim_links ORDER BY linked_seq')).rows.map(
+    (l): [string, string] => [linkKey(l.connector, l.resource_id), l.target_key],
+  );
+  return { format: SNAPSHOT_FORMAT, seq, savedAt: new Date().toISOString(), connections, outbox, links };
+}
+
+/** Never consulted: sorting resolves nothing (SortSpec.by is already resolved). */
+const NO_RESOLVER: AttributeResolver = { resolve: () => undefined, resolveSub: () => undefined };
+
+/** obj[key], or the first own key equal ignoring case (the filter module's reading rule). */
+function getCI(obj: Record<string, unknown>, key: string): unknown {
+  if (Object.hasOwn(obj, key)) return obj[key];
+  const lower = key.toLowerCase();
+  for (const k in obj) if (k.length === key.length && Object.hasOwn(obj, k) && k.toLowerCase() === lower) return obj[k];
+  return undefined;
+}
+
+/** Attribute values for the in-memory fallback, as query.ts reads them (members prefetched). */
+function readAttribute(r: StoredResource, resolved: ResolvedAttribute, members: Map<string, Member[]>): unknown {
+  if (resolved.extension !== undefined) {
+    const ext = getCI(r.data, resolved.extension);
+    return isObject(ext) ? getCI(ext, resolved.canonical) : undefined;
+  }
+  switch (resolved.canonical) {
+    case 'id':
+      return r.id;
+    case 'meta':
+      return { resourceType: r.type, created: r.created, lastModified: r.lastModified, version: `W/"${r.version}"` };
+    case 'members':
+      if (r.type === 'Group') return members.get(r.id) ?? [];
+      break;
+  }
+  return getCI(r.data, resolved.canonical);
+}
+
+export type { FilterNode };
