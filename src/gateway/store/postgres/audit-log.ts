@@ -60,10 +60,10 @@ export async function appendInTransaction(client: pg.ClientBase, drafts: readonl
   if (drafts.length === 0) return [];
   await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...AUDIT_LOCK]);
   const head = await client.query<{ seq: string; hash: string }>(
-    `SELECT seq::text, hash FROM (
+    `SELECT h.seq::text AS seq, h.hash FROM (
        (SELECT seq, hash FROM scim_audit ORDER BY seq DESC LIMIT 1)
        UNION ALL SELECT seq, hash FROM scim_audit_anchor
-     ) h ORDER BY seq DESC LIMIT 1`,
+     ) h ORDER BY h.seq DESC LIMIT 1`,
   );
   let seq = head.rows[0] ? Number(head.rows[0].seq) + 1 : 1;
   let prevHash = head.rows[0]?.hash ?? GENESIS_HASH;
@@ -232,7 +232,7 @@ export class PostgresAuditLog implements AuditLog {
         let extra = '';
         if (options.since) extra += ` AND time COLLATE "C" >= $${params.push(options.since)}`;
         if (options.until) extra += ` AND time COLLATE "C" < $${params.push(options.until)}`;
-        const rows = (await client.query<{ seq: string; line: string }>(`SELECT seq::text, line FROM scim_audit WHERE seq > $1${extra} ORDER BY seq LIMIT $2`, params)).rows;
+        const rows = (await client.query<{ seq: string; line: string }>(`SELECT a.seq::text AS seq, a.line FROM scim_audit a WHERE a.seq > $1${extra} ORDER BY a.seq LIMIT $2`, params)).rows;
         for (const r of rows) yield { seq: Number(r.seq), line: r.line };
         if (rows.length < PAGE) break;
         after = Number(rows[rows.length - 1].seq);
@@ -306,9 +306,9 @@ export class PostgresAuditLog implements AuditLog {
       await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...AUDIT_LOCK]);
       // the prefix ends before the first record that is young enough (clock steps back keep it contiguous)
       const last = await client.query<{ seq: string; hash: string }>(
-        `SELECT seq::text, hash FROM scim_audit
-          WHERE seq < coalesce((SELECT min(seq) FROM scim_audit WHERE time COLLATE "C" >= $1), (SELECT max(seq) + 1 FROM scim_audit))
-          ORDER BY seq DESC LIMIT 1`,
+        `SELECT a.seq::text AS seq, a.hash FROM scim_audit a
+          WHERE a.seq < coalesce((SELECT min(seq) FROM scim_audit WHERE time COLLATE "C" >= $1), (SELECT max(seq) + 1 FROM scim_audit))
+          ORDER BY a.seq DESC LIMIT 1`,
         [cutoff],
       );
       const anchor = last.rows[0];

@@ -60,27 +60,21 @@ export function checkDatabaseUrl(url: string): URL {
 /**
  * A pool with every session in UTC (date-time filters and `meta` comparisons must not depend on
  * the server's zone). The password is the URL's, else PGPASSWORD (read by pg itself), else the
- * password source, asked once per new connection.
+ * password source's, asked once here. pg lets a connection string's empty password override a
+ * password given beside it, so a password from the source travels inside the (never logged) URL.
  */
-export function createPool(options: PoolOptions): pg.Pool {
+export async function createPool(options: PoolOptions): Promise<pg.Pool> {
   const u = checkDatabaseUrl(options.url);
-  const config: pg.PoolConfig = {
-    connectionString: options.url,
+  if (!u.password && !process.env.PGPASSWORD && options.password) {
+    const pw = await options.password();
+    if (pw) u.password = encodeURIComponent(pw);
+  }
+  return new pg.Pool({
+    connectionString: u.toString(),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'scim-bridge',
     options: '-c TimeZone=UTC -c statement_timeout=60000',
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
-  };
-  if (!u.password && !process.env.PGPASSWORD && options.password) {
-    const source = options.password;
-    let cached: Promise<string | undefined> | undefined;
-    config.password = async () => {
-      cached ??= source();
-      const pw = await cached;
-      if (pw === undefined) cached = undefined; // set later (scim-bridge secrets set store databasePassword): ask again
-      return pw ?? '';
-    };
-  }
-  return new pg.Pool(config);
+  });
 }

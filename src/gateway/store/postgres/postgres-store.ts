@@ -221,7 +221,9 @@ export class PostgresStore implements Store {
   async open(): Promise<void> {
     if (this.opened) return;
     const t0 = performance.now();
-    const pool = createPool({ url: this.options.url, password: this.options.password, max: this.options.poolSize, applicationName: `scim-bridge ${this.instanceId}` });
+    const pool = await createPool({ url: this.options.url, password: this.options.password, max: this.options.poolSize, applicationName: `scim-bridge ${this.instanceId}` }).catch((err: Error) => {
+      throw new Error(`The PostgreSQL store at ${this.location} cannot be used: ${redactMessage(err.message, this.options.url)}`);
+    });
     pool.on('error', (err) => this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: an idle database connection failed; it is replaced'));
     let client: pg.PoolClient;
     try {
