@@ -42,6 +42,18 @@ export const configSchema = z
   .object({
     /** Where the store, tokens and audit log live. */
     dataDir: z.string().min(1).default(defaultDataDir()),
+    /**
+     * Where users, groups, the outbox and the audit log are kept: `lowdb` (files in dataDir, one
+     * gateway) or `postgres` (databaseUrl; several gateway instances may share it, docs/scaling.md).
+     */
+    store: z.enum(['lowdb', 'postgres']).default('lowdb'),
+    /**
+     * postgres://user[:password]@host:5432/database for `store: postgres`. Without a password in
+     * it, PGPASSWORD or the secret `store:databasePassword` (scim-bridge secrets set store databasePassword).
+     */
+    databaseUrl: z.string().min(1).optional(),
+    /** PostgreSQL store: how long deliveries claimed by an instance that died wait before another instance takes them over. */
+    outboxLeaseSeconds: positiveInt.default(60),
     /** SCIM listener. */
     host: z.string().min(1).default('0.0.0.0'),
     port: port.default(8080),
@@ -140,7 +152,9 @@ export const configSchema = z
       }),
   })
   .strict()
-  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: 'give both tlsCert and tlsKey, or neither', path: ['tlsCert'] });
+  .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: 'give both tlsCert and tlsKey, or neither', path: ['tlsCert'] })
+  .refine((c) => c.store !== 'postgres' || c.databaseUrl !== undefined, { message: 'store "postgres" needs databaseUrl (env SCIM_BRIDGE_DATABASE_URL), e.g. postgres://scim@db.example:5432/scim', path: ['databaseUrl'] })
+  .refine((c) => c.databaseUrl === undefined || /^postgres(ql)?:\/\//.test(c.databaseUrl), { message: 'databaseUrl must start with postgres:// (the value is not repeated here: it may hold a password)', path: ['databaseUrl'] });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;

@@ -25,7 +25,7 @@ import {
   type RequestOutcome,
   type ScimAuthenticator,
 } from './scim/index.js';
-import { createLowdbStore, type AuditSink, type Store } from './store/index.js';
+import { createLowdbStore, createPostgresStore, type AuditSink, type Store } from './store/index.js';
 import {
   builtInConnectorTypes,
   classifyConnectorFailure,
@@ -148,9 +148,28 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   const logger =
     opts.logger ??
     pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'password', '*.password'], censor: '[redacted]' } });
+  // store: postgres (several instances on one database): the store keeps the audit chain in the
+  // database too, one chain for every instance, and is the audit log. Its password: the URL's,
+  // PGPASSWORD, or the secret store's `store:databasePassword`.
+  const pgStore =
+    !opts.store && config.store === 'postgres'
+      ? createPostgresStore({
+          url: config.databaseUrl!,
+          logger,
+          leaseMs: config.outboxLeaseSeconds * 1000,
+          password: async () => {
+            const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
+            try {
+              return await secrets.get('store:databasePassword');
+            } finally {
+              await secrets.close();
+            }
+          },
+        })
+      : undefined;
   // The audit log opens first: the store hands it the records of durable commits, and at open the
   // records a crash left in the journal only.
-  const audit = createAuditLog({ dataDir: config.dataDir, logger });
+  const audit = pgStore?.auditLog ?? createAuditLog({ dataDir: config.dataDir, logger });
   await audit.open();
   const auditSink: AuditSink = {
     lastSeq: () => audit.lastStoreSeq(),
@@ -161,12 +180,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     },
     sync: () => audit.sync(),
   };
-  const store = opts.store ?? createLowdbStore({ dataDir: config.dataDir, logger, auditSink });
+  const store = opts.store ?? pgStore ?? createLowdbStore({ dataDir: config.dataDir, logger, auditSink });
   try {
     await store.open();
   } catch (err) {
     // Name the way back: the newest backup and the command that restores it.
     await audit.close().catch(() => undefined);
+    if (pgStore) throw err; // the database is unreachable or refused: a lowdb backup is no way back
     const backup = await latestBackup(config.dataDir).catch(() => undefined);
     const hint = backup
       ? ` The last backup is ${backup.dir} (taken ${backup.takenAt.toISOString()}): scim-bridge restore --from "${backup.dir}" --data-dir "${config.dataDir}"`

@@ -3,9 +3,34 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import { afterAll } from 'vitest';
 import { loadConfig } from '../../src/gateway/config.js';
 import { startGateway, type Gateway, type StartOptions } from '../../src/gateway/server.js';
 import { createConnection, createToken } from '../../src/gateway/auth/index.js';
+import { startPostgres, type PostgresServer } from '../servers/postgres.js';
+
+/**
+ * SCIM_BRIDGE_TEST_STORE=postgres runs every gateway of a test file on PostgreSQL: one server per
+ * test file (started on first use, stopped after the file), a fresh database per gateway.
+ */
+export const TEST_STORE: 'lowdb' | 'postgres' = process.env.SCIM_BRIDGE_TEST_STORE === 'postgres' ? 'postgres' : 'lowdb';
+let sharedPostgres: Promise<PostgresServer> | undefined;
+let databases = 0;
+if (TEST_STORE === 'postgres') {
+  afterAll(async () => {
+    const server = sharedPostgres;
+    sharedPostgres = undefined;
+    await (await server?.catch(() => undefined))?.close();
+  });
+}
+
+/** Config keys that put a test gateway on a fresh PostgreSQL database (empty with the lowdb store). */
+export async function testStoreConfig(): Promise<Record<string, unknown>> {
+  if (TEST_STORE !== 'postgres') return {};
+  sharedPostgres ??= startPostgres();
+  const server = await sharedPostgres;
+  return { store: 'postgres', databaseUrl: await server.createDatabase(`gw_${process.pid}_${++databases}`) };
+}
 
 export interface TestGateway {
   gateway: Gateway;
@@ -65,7 +90,7 @@ export class ScimClient {
 
 export async function startTestGateway(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
-  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, secretsBackend: 'file', ...overrides } });
+  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, secretsBackend: 'file', ...(await testStoreConfig()), ...overrides } });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), ...options });
   const { token } = createToken(dataDir, { name: 'test' });
   const base = gateway.scimUrl;

@@ -220,8 +220,19 @@ export function createScimService(opts: {
   const guardUserWrite = async <T>(connection: string, type: ResourceType, id: string, fn: () => Promise<T>): Promise<T> => {
     if (type !== 'User' || !policy) return fn();
     const current = await store.get(connection, 'User', id);
-    return current && policy.guarded(connection, current.data) ? guardLocks.run(connection, fn) : fn();
+    if (!current || !policy.guarded(connection, current.data)) return fn();
+    // A store shared by several gateway instances (PostgreSQL) holds the guard across all of them.
+    return guardLocks.run(connection, () => (store.exclusive ? store.exclusive(`last-owner:${connection}`, fn) : fn()));
   };
+  /**
+   * Several gateway instances on one store: the locks here are per process, so another instance
+   * may change a resource between our read and our commit. The store's version check refuses
+   * that commit (412); unless the client asked for a version (If-Match), the change is computed
+   * again from the new state, a few times. With one process the locks make this never happen.
+   */
+  const CONFLICT_RETRIES = 5;
+  const isRaceLost = (err: unknown, ifMatch: string | undefined, attempt: number): boolean =>
+    err instanceof ScimError && err.status === 412 && ifMatch === undefined && attempt < CONFLICT_RETRIES;
   const lockKey = (connection: string, type: ResourceType, id: string) => `${connection}\u0000${type}\u0000${id}`;
 
   /**
@@ -232,6 +243,19 @@ export function createScimService(opts: {
    */
   async function writeSerialized(
     ctx: WriteContext,
+    key: string,
+    compute: () => Promise<{ request: CommitRequest; event: ResourceEvent; effects?: boolean; release?: () => void } | { result: StoredResource | undefined }>,
+  ): Promise<StoredResource | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await writeSerializedOnce(key, compute);
+      } catch (err) {
+        if (!isRaceLost(err, ctx.ifMatch, attempt)) throw err;
+      }
+    }
+  }
+
+  async function writeSerializedOnce(
     key: string,
     compute: () => Promise<{ request: CommitRequest; event: ResourceEvent; effects?: boolean; release?: () => void } | { result: StoredResource | undefined }>,
   ): Promise<StoredResource | undefined> {
@@ -408,12 +432,20 @@ export function createScimService(opts: {
       const changes: CommitRequest['changes'] = [{ op: 'create', type, connection: ctx.connection, id, data: n.data, ...(members ? { members } : {}) }];
       const event: ResourceEvent = { connection: ctx.connection, type, id, after: n.data, ...(members ? { membersAdded: members.map((m) => m.value) } : {}) };
       let hasEffects = await withEffects(changes, event, ctx.actor);
-      const roles = await deriveRoles(ctx, event, changes);
       let result;
-      try {
-        result = await store.commit({ changes, at });
-      } finally {
-        roles.release?.();
+      let roles: Awaited<ReturnType<typeof deriveRoles>>;
+      for (let attempt = 1; ; attempt++) {
+        // role rewrites carry the users' versions: recomputed if another instance changed a user
+        const attemptChanges = [...changes];
+        roles = await deriveRoles(ctx, event, attemptChanges);
+        try {
+          result = await store.commit({ changes: attemptChanges, at });
+          break;
+        } catch (err) {
+          if (!isRaceLost(err, undefined, attempt)) throw err;
+        } finally {
+          roles.release?.();
+        }
       }
       hasEffects ||= roles.effects;
       if (hasEffects) effects?.committed();

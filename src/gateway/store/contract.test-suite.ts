@@ -242,7 +242,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', add: [{ value: 'g2', display: 'G2' }, { value: 'u1' }] }] });
       expect((await store.get(C, 'Group', 'g1'))!).toMatchObject({ version: 2, memberCount: 3 });
       expect(await store.members(C, 'g1')).toEqual([{ value: 'u1', type: 'User' }, { value: 'u2', type: 'User' }, { value: 'g2', type: 'Group', display: 'G2' }]);
-      await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', add: [{ value: 'u1' }], remove: ['u3'] }] });
+      const noop = await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', add: [{ value: 'u1' }], remove: ['u3'] }] });
+      expect(noop.resources.map((x) => [x.id, x.version])).toEqual([['g1', 2]]);
       expect((await store.get(C, 'Group', 'g1'))!.version).toBe(2);
       await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g2', add: [{ value: 'u1' }] }] });
       expect(await store.groupsOf(C, 'u1')).toEqual([{ value: 'g1', display: 'G1' }, { value: 'g2', display: 'G2' }]);
@@ -253,7 +254,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.get(C, 'Group', 'g1'))!).toMatchObject({ version: 3, memberCount: 2 });
       expect(await store.groupsOf(C, 'u1')).toEqual([{ value: 'g2', display: 'G2' }]);
       // remove + add of one member in one op re-adds it (a PATCH replace)
-      await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', remove: ['u3'], add: [{ value: 'u3' }] }] });
+      const swapped = await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', remove: ['u3'], add: [{ value: 'u3' }] }] });
+      expect(swapped.resources.map((x) => [x.id, x.version, x.memberCount])).toEqual([['g1', 4, 2]]);
       expect((await store.members(C, 'g1')).map((m) => m.value)).toEqual(['u2', 'u3']);
       await store.close();
     });

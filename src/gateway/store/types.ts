@@ -228,6 +228,14 @@ export interface Store {
   linkedResource(connector: string, targetKey: string): Promise<string | undefined>;
 
   /**
+   * Runs `fn` while holding a lock named `key` that every gateway instance sharing this store
+   * honours (a store shared by several processes has one; a single-process store needs none: the
+   * caller's in-process lock is enough). Used where a check and the commit after it must not
+   * interleave with another instance's (last-owner protection).
+   */
+  exclusive?<T>(key: string, fn: () => Promise<T>): Promise<T>;
+
+  /**
    * Writes a consistent copy of everything acknowledged so far into `targetDir` (created if
    * missing), without stopping writes. The copy opens as a store of its own.
    */

@@ -533,6 +533,7 @@ export class PostgresStore implements Store {
     const key = txnKey(c.connection, c.groupId);
     const group = await this.target(client, c.connection, 'Group', c.groupId);
     this.checkVersion('Group', c.groupId, group.version, key, expect, txn);
+    txn.latest.set(key, toResource(group)); // the result even when nothing changes
     let changed = false;
     if (c.replaceAll) changed = (await this.replaceAllMembers(client, c.connection, c.groupId, c.replaceAll, txn, false)) || changed;
     // remove before add, so that a remove+add of one member in one op (a PATCH replace) re-adds it
@@ -541,9 +542,13 @@ export class PostgresStore implements Store {
     if (remove.length > 0) {
       const r = await client.query('DELETE FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = ANY($3::text[])', [c.connection, c.groupId, remove]);
       delta -= r.rowCount ?? 0;
+      if (r.rowCount) changed = true;
     }
-    if (c.add && c.add.length > 0) delta += await this.addMembers(client, c.connection, c.groupId, c.add);
-    if (delta !== 0) changed = true;
+    if (c.add && c.add.length > 0) {
+      const added = await this.addMembers(client, c.connection, c.groupId, c.add);
+      delta += added;
+      if (added > 0) changed = true;
+    }
     if (!changed) return;
     if (c.replaceAll) {
       const count = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM scim_members WHERE connection = $1 AND group_id = $2', [c.connection, c.groupId]);
