@@ -4,7 +4,9 @@
  * main path and errors. A movable clock drives expiry and lockout; the log is captured to prove
  * no secret reaches it.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -13,9 +15,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoConnector, DemoDirectory } from '../../connectors/demo/index.js';
 import { createToken, readAccess } from '../../src/gateway/auth/index.js';
 import { loadConfig } from '../../src/gateway/config.js';
-import { openSecretStore } from '../../src/gateway/secrets/index.js';
+import { openFileSecretStore, SECRETS_FILE, type SecretStore } from '../../src/gateway/secrets/index.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
-import { ScimClient, user, waitFor } from '../helpers/gateway.js';
+import { PATCH_OP, ScimClient, user, waitFor } from '../helpers/gateway.js';
+
+const BRIDGE = 'urn:ietf:params:scim:schemas:extension:scimbridge:2.0:User';
 
 const PASSWORD = 'correct horse battery staple';
 const MINUTE = 60_000;
@@ -79,7 +83,11 @@ interface Rig {
   stop(): Promise<void>;
 }
 
-async function startRig(configOverrides: Record<string, unknown> = {}): Promise<Rig> {
+/**
+ * A gateway as `serve` runs it: it opens its own secret store (the encrypted file here, so the
+ * tests never touch the machine's keychain); `secrets` replaces it with a store the test made.
+ */
+async function startRig(configOverrides: Record<string, unknown> = {}, secrets?: SecretStore): Promise<Rig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-admin-'));
   const clock = new Clock();
   const logs: string[] = [];
@@ -90,12 +98,11 @@ async function startRig(configOverrides: Record<string, unknown> = {}): Promise<
     },
   });
   const logger = pino({ level: 'debug' }, sink);
-  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', ...configOverrides } });
-  const secrets = await openSecretStore({ dataDir, backend: 'file' });
+  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', secretsBackend: 'file', ...configOverrides } });
   const directory = new DemoDirectory();
   const gateway = await startGateway(config, {
     logger,
-    secrets,
+    ...(secrets ? { secrets } : {}),
     connectorTypes: new Map([['demo', () => createDemoConnector(directory) as never]]),
     admin: { now: clock.now, sessionIdleMs: 30 * MINUTE, sessionAbsoluteMs: 12 * 60 * MINUTE },
   });
@@ -108,7 +115,7 @@ async function startRig(configOverrides: Record<string, unknown> = {}): Promise<
     client: () => new ConsoleClient(gateway.adminUrl),
     async stop() {
       await gateway.stop();
-      await secrets.close();
+      await secrets?.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -633,5 +640,346 @@ describe('config-file connections', () => {
     expect(put.body.error.message).toMatch(/managed by the config file/);
     const del = await c.delete('/api/connections/hr');
     expect(del.status).toBe(409);
+  });
+});
+
+/** Every file under a directory whose bytes contain `text`. */
+function filesContaining(dir: string, text: string): string[] {
+  const found: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    if (readFileSync(path).includes(text)) found.push(path);
+  }
+  return found;
+}
+
+/** A legacy HTTP API for the rest connector: bearer-authenticated, no list endpoint (so no `read`). */
+async function startHrApi(token: string): Promise<{ url: string; accounts: Map<string, Record<string, unknown>>; close(): Promise<void> }> {
+  const accounts = new Map<string, Record<string, unknown>>();
+  const server: Server = createServer((req, res) => {
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"unauthorized"}');
+      return;
+    }
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const m = /^\/accounts(?:\/([^/?]+))?/.exec(req.url ?? '');
+      if (req.method === 'GET') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ data: [...accounts.values()] }));
+      if (!m) return void res.writeHead(404).end();
+      const data = JSON.parse(body || '{}') as Record<string, unknown>;
+      const id = m[1] ?? String(data.login);
+      accounts.set(id, { id, ...data });
+      res.writeHead(m[1] ? 200 : 201, { 'Content-Type': 'application/json' }).end(JSON.stringify({ id }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    accounts,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+describe('policies and connector settings are edited without dropping what is not sent', () => {
+  let rig: Rig;
+  let c: ConsoleClient;
+  beforeAll(async () => {
+    rig = await startRig();
+    c = await setUp(rig);
+  });
+  afterAll(() => rig?.stop());
+
+  const allPolicies = {
+    roleRules: [
+      { group: 'Helpdesk', role: 'agent' },
+      { group: 'Engineering Admins', role: 'admin' },
+    ],
+    syntheticGroups: true,
+    syntheticRoles: { Admins: 'owner', Users: 'member' },
+    existingAccounts: 'link',
+    principal: 'userName',
+    hook: { command: ['/bin/cat'], timeoutMs: 2000, onError: 'allow', resources: ['User'] },
+  };
+
+  it('shows and edits every policy; a change of one keeps the others, null resets one', async () => {
+    const created = await c.put('/api/connections/sales', { policies: allPolicies });
+    expect(created.status).toBe(201);
+    expect(created.body.policies).toMatchObject(allPolicies);
+    const mapping = {
+      mail: { path: 'userName', transform: 'lowercase' },
+      company: { const: 'Example Corp' },
+      fullName: { concat: ['name.givenName', 'name.familyName'], separator: ' / ' },
+      title: { path: 'title', default: 'Staff' },
+    };
+    const saved = await c.put('/api/connections/sales/connectors/sales-demo', { type: 'demo', config: { name: 'sales' }, mode: 'sync', mapping });
+    expect(saved.status).toBe(201);
+    expect(saved.body.connector).toEqual({ id: 'sales-demo', state: 'running' });
+
+    // Only allowCreate is sent: every other policy, and the connector's mode and mapping, stay.
+    const changed = await c.put('/api/connections/sales', { policies: { allowCreate: false } });
+    expect(changed.status).toBe(200);
+    expect(changed.body.policies).toMatchObject({ ...allPolicies, allowCreate: false });
+    expect(changed.body.connectors).toHaveLength(1);
+    expect(changed.body.connectors[0]).toMatchObject({ id: 'sales-demo', mode: 'sync', mapping });
+    // The connector form sends type and config: mode and mapping stay.
+    const reconfigured = await c.put('/api/connections/sales/connectors/sales-demo', { type: 'demo', config: { name: 'sales-2' } });
+    expect(reconfigured.status).toBe(200);
+    expect(reconfigured.body.connection.connectors[0]).toMatchObject({ mode: 'sync', mapping, config: { name: 'sales-2' } });
+    expect(rig.gateway.connections.connectorConfig('sales-demo')).toMatchObject({ mode: 'sync', mapping });
+
+    const reset = await c.put('/api/connections/sales', { policies: { hook: null, allowCreate: true } });
+    expect(reset.body.policies.hook).toBeUndefined();
+    expect(reset.body.policies).toMatchObject({ roleRules: allPolicies.roleRules, principal: 'userName', existingAccounts: 'link', syntheticGroups: true });
+    const audit = await rig.gateway.audit.query({ action: 'connection.update' });
+    expect(audit.records[0]).toMatchObject({ actor: { kind: 'admin', id: 'ada' }, detail: 'policies: hook, allowCreate' });
+  });
+
+  it('names the field of a policy or mapping that is not valid', async () => {
+    const rule = await c.put('/api/connections/sales', { policies: { roleRules: [{ group: '', role: 'x' }] } });
+    expect(rule.status).toBe(400);
+    expect(rule.body.error.field).toBe('policies.roleRules.0.group');
+    const hook = await c.put('/api/connections/sales', { policies: { hook: { command: ['relative/hook'] } } });
+    expect(hook.body.error.field).toBe('policies.hook.command');
+    expect(hook.body.error.message).toMatch(/absolute path/);
+    const unknown = await c.put('/api/connections/sales', { policies: { deleteMod: 'hard' } });
+    expect(unknown.status).toBe(400);
+    const badRule = await c.put('/api/connections/sales/connectors/sales-demo', { type: 'demo', mapping: { mail: {} } });
+    expect(badRule.status).toBe(400);
+    expect(badRule.body.error).toMatchObject({ field: 'mapping.mail', message: expect.stringMatching(/give one of "path", "const" or "concat"/) });
+    const badMode = await c.put('/api/connections/sales/connectors/sales-demo', { type: 'demo', mode: 'later' });
+    expect(badMode.body.error.field).toBe('mode');
+    // Nothing of that was kept.
+    expect(rig.gateway.connections.get('sales')?.policies.roleRules).toHaveLength(2);
+  });
+
+  it('a mapping path that does not exist is saved, and the connector says why it did not start', async () => {
+    const bad = await c.put('/api/connections/sales/connectors/sales-demo', { type: 'demo', mapping: { mail: 'emails[type eq "work"].valu' } });
+    expect(bad.status).toBe(200);
+    expect(bad.body.connector).toMatchObject({ state: 'failed', error: expect.stringMatching(/mapping for "mail"/) });
+    const listed = (await c.get('/api/connectors')).body.connectors.find((x: any) => x.id === 'sales-demo');
+    expect(listed).toMatchObject({ state: 'failed', error: expect.stringMatching(/mapping for "mail"/), since: expect.any(String) });
+    const status = (await c.get('/api/status')).body.connections.find((x: any) => x.name === 'sales');
+    expect(status.connectors[0]).toMatchObject({ id: 'sales-demo', state: 'failed', error: expect.stringMatching(/mapping for "mail"/) });
+    const fixed = await c.put('/api/connections/sales/connectors/sales-demo', { type: 'demo', mapping: { mail: { path: 'userName', transform: 'lowercase' }, company: { const: 'Example Corp' }, fullName: { concat: ['name.givenName', 'name.familyName'], separator: ' / ' } } });
+    expect(fixed.body.connector.state).toBe('running');
+  });
+
+  it('the mapping and sync mode apply to what the IdP sends', async () => {
+    const token = createToken(rig.dataDir, { name: 'sales', connection: 'sales' }).token;
+    const scim = new ScimClient(rig.gateway.scimUrl, token);
+    const created = await scim.post('/Users', user('Mia.Wong@Example.com', { name: { givenName: 'Mia', familyName: 'Wong' } }));
+    expect(created.status).toBe(201);
+    // Sync: delivered before the answer.
+    const record = rig.directory.users.get('users/mia.wong@example.com');
+    expect(record?.attributes).toMatchObject({ mail: 'mia.wong@example.com', company: 'Example Corp', fullName: 'Mia / Wong' });
+    // Sync: a target that is down fails the IdP's request, and nothing is kept.
+    rig.directory.down = true;
+    const refused = await scim.post('/Users', user('down@example.com'));
+    rig.directory.down = false;
+    expect(refused.status).toBe(503);
+    expect((await scim.get(`/Users?filter=${encodeURIComponent('userName eq "down@example.com"')}`)).body.totalResults).toBe(0);
+  });
+});
+
+describe('connector secrets and status', () => {
+  const TOKEN = 'hr-bearer-Zq8-never-shown';
+  let rig: Rig;
+  let c: ConsoleClient;
+  let api: Awaited<ReturnType<typeof startHrApi>>;
+  beforeAll(async () => {
+    api = await startHrApi(TOKEN);
+    rig = await startRig();
+    c = await setUp(rig);
+  });
+  afterAll(async () => {
+    await rig?.stop();
+    await api?.close();
+  });
+
+  const restConfig = (auth: Record<string, unknown>) => ({
+    baseUrl: api.url,
+    auth,
+    health: { url: '/accounts' },
+    operations: {
+      createUser: { method: 'POST', url: '/accounts', body: { login: '{{userName}}' }, key: { from: 'body', path: '/id' } },
+      updateUser: { method: 'PUT', url: '/accounts/{{key}}', body: { login: '{{userName}}' } },
+    },
+  });
+
+  it('a connector whose secret is missing is saved, does not start, and says so; the secret typed later starts it', async () => {
+    const answers: string[] = [];
+    const call = async (method: 'get' | 'post' | 'put', path: string, body?: unknown) => {
+      const r = method === 'get' ? await c.get(path) : method === 'post' ? await c.post(path, body) : await c.put(path, body);
+      answers.push(r.text);
+      return r;
+    };
+    const missing = await call('put', '/api/connections/default/connectors/hr', { type: 'rest', config: restConfig({ type: 'bearer' }) });
+    expect(missing.status).toBe(201);
+    expect(missing.body.connector).toMatchObject({ state: 'failed', error: expect.stringMatching(/auth\.token.*secret is not set/) });
+    let listed = (await call('get', '/api/connectors')).body.connectors.find((x: any) => x.id === 'hr');
+    expect(listed).toMatchObject({ state: 'failed', secrets: expect.arrayContaining([{ path: 'auth.token', required: false, set: false }]) });
+    expect((await call('get', '/api/status')).body.connections[0].connectors).toEqual([expect.objectContaining({ id: 'hr', state: 'failed', error: expect.stringMatching(/secret is not set/) })]);
+    const notRunning = await call('post', '/api/connectors/hr/test');
+    expect(notRunning.body).toMatchObject({ ok: false, message: expect.stringMatching(/not running/) });
+
+    // The form sends the value once; the gateway keeps it in its secret store and starts the connector.
+    const set = await call('put', '/api/connections/default/connectors/hr', { type: 'rest', config: restConfig({ type: 'bearer', token: TOKEN }) });
+    expect(set.body.connector).toEqual({ id: 'hr', state: 'running' });
+    expect(await rig.gateway.secrets!.has('hr:auth.token')).toBe(true);
+    listed = (await call('get', '/api/connectors')).body.connectors.find((x: any) => x.id === 'hr');
+    expect(listed).toMatchObject({ state: 'running', secrets: expect.arrayContaining([{ path: 'auth.token', required: false, set: true }]), config: { auth: { type: 'bearer', token: { $secret: true } } } });
+    expect((await call('post', '/api/connectors/hr/test')).body).toMatchObject({ ok: true });
+    // A save that leaves the secret out keeps it.
+    const kept = await call('put', '/api/connections/default/connectors/hr', { type: 'rest', config: restConfig({ type: 'bearer' }) });
+    expect(kept.body.connector.state).toBe('running');
+    expect((await call('post', '/api/connectors/hr/test')).body.ok).toBe(true);
+    // Delivered with the stored secret.
+    const scim = new ScimClient(rig.gateway.scimUrl, createToken(rig.dataDir, { name: 'idp' }).token);
+    expect((await scim.post('/Users', user('olga@example.com'))).status).toBe(201);
+    await waitFor(() => api.accounts.has('olga@example.com'), 5_000, 'delivered to the HR API');
+
+    // Never in an answer, the log, or a file of the data dir but the encrypted one (and not readable there).
+    expect(answers.join('\n')).not.toContain(TOKEN);
+    expect(rig.logs.join('')).not.toContain(TOKEN);
+    expect(filesContaining(rig.dataDir, TOKEN)).toEqual([]);
+    expect(statSync(join(rig.dataDir, SECRETS_FILE)).size).toBeGreaterThan(0);
+    expect(JSON.stringify((await rig.gateway.audit.query({ action: 'connector.*' })).records)).not.toContain(TOKEN);
+  });
+
+  it('a connector that cannot list its accounts explains how existing users reach it', async () => {
+    const listed = (await c.get('/api/connectors')).body.connectors.find((x: any) => x.id === 'hr');
+    expect(listed.capabilities.read).toBeUndefined();
+    const refused = await c.post('/api/connectors/hr/provision-existing');
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(/cannot list the accounts in its target.*Existing users reach it on their next change/);
+    expect((await c.post('/api/connectors/nope/provision-existing')).status).toBe(404);
+  });
+
+  it('the status shows the backend, and where it is', async () => {
+    const status = (await c.get('/api/status')).body;
+    expect(status.keychain).toMatchObject({ state: 'file', requested: 'file', location: expect.stringContaining(SECRETS_FILE) });
+    expect(status.keychain.warning).toBeUndefined();
+  });
+});
+
+describe('secret store fallback', () => {
+  let rig: Rig;
+  beforeAll(async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-fallback-'));
+    // What openSecretStore gives when `auto` finds no keychain: the file, with the reason.
+    const store = await openFileSecretStore({ dataDir, requested: 'auto', fallbackReason: 'no Secret Service answered on the session bus' });
+    rig = await startRig({}, store);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  afterAll(() => rig?.stop());
+
+  it('is shown with describe()\'s warning and reason', async () => {
+    const c = await setUp(rig);
+    const k = (await c.get('/api/status')).body.keychain;
+    expect(k).toMatchObject({ state: 'file', warning: true, requested: 'auto', fallbackReason: 'no Secret Service answered on the session bus' });
+    expect(k.message).toMatch(/because no Secret Service answered on the session bus.*keep the key file at mode 0600/);
+  });
+});
+
+describe('provision existing users to a connector added later', () => {
+  let rig: Rig;
+  let c: ConsoleClient;
+  beforeAll(async () => {
+    rig = await startRig();
+    c = await setUp(rig);
+  });
+  afterAll(() => rig?.stop());
+
+  it('runs as a job that creates the missing users in the target and reports what it did', async () => {
+    const scim = new ScimClient(rig.gateway.scimUrl, createToken(rig.dataDir, { name: 'idp' }).token);
+    for (const n of ['ann', 'ben', 'cy']) expect((await scim.post('/Users', user(`${n}@example.com`))).status).toBe(201);
+    // Already in the target before the gateway knew it: not managed, reported, never touched.
+    rig.directory.users.set('users/legacy@example.com', { scimId: 'legacy', userName: 'legacy@example.com', active: true, attributes: {} });
+    expect((await c.put('/api/connections/default/connectors/late', { type: 'demo', config: { name: 'late' } })).status).toBe(201);
+    expect(rig.directory.users.size).toBe(1);
+
+    const started = await c.post('/api/connectors/late/provision-existing');
+    expect(started.status).toBe(202);
+    expect(started.body).toMatchObject({ kind: 'provision', state: 'running' });
+    expect((await c.post('/api/connectors/late/provision-existing')).status).toBe(409); // one at a time
+    let job: any;
+    await waitFor(async () => (job = (await c.get(`/api/jobs/${started.body.id}`)).body).state !== 'running', 10_000, 'provision job');
+    expect(job).toMatchObject({ state: 'done', done: 3, total: 3 });
+    expect(job.result).toEqual({ connector: 'late', connection: 'default', checked: 3, missing: 3, different: 0, extra: 1, inFlight: 0, repairsQueued: 3, delivered: 3, failed: 0, waiting: 0 });
+    expect([...rig.directory.users.keys()].sort()).toEqual(['users/ann@example.com', 'users/ben@example.com', 'users/cy@example.com', 'users/legacy@example.com']);
+    const audit = (await rig.gateway.audit.query({ action: 'connector.provision-existing' })).records[0];
+    expect(audit).toMatchObject({ actor: { kind: 'admin', id: 'ada' }, result: 'success', resource: { type: 'Connector', id: 'late' } });
+
+    // A second run finds nothing to do.
+    const again = await c.post('/api/connectors/late/provision-existing');
+    await waitFor(async () => (job = (await c.get(`/api/jobs/${again.body.id}`)).body).state !== 'running', 10_000, 'second job');
+    expect(job.result).toMatchObject({ missing: 0, repairsQueued: 0, delivered: 0 });
+  });
+});
+
+describe('users edited from the console', () => {
+  let rig: Rig;
+  let c: ConsoleClient;
+  let scim: ScimClient;
+  beforeAll(async () => {
+    rig = await startRig();
+    c = await setUp(rig);
+    scim = new ScimClient(rig.gateway.scimUrl, createToken(rig.dataDir, { name: 'idp' }).token);
+    expect((await c.put('/api/connections/default/connectors/demo-1', { type: 'demo', config: { name: 'lab' } })).status).toBe(201);
+  });
+  afterAll(() => rig?.stop());
+
+  it('changes role, user type and active state through the SCIM service: policies, connectors and audit apply', async () => {
+    const owner = await scim.post('/Users', user('owner@example.com', { [BRIDGE]: { role: 'owner' } }));
+    const dev = await scim.post('/Users', user('dev@example.com'));
+    const path = (id: string) => `/api/connections/default/users/${id}`;
+
+    const detail = await c.get(path(dev.body.id));
+    expect(detail.body.summary).toMatchObject({ role: 'member', userType: 'Internal' });
+    expect(detail.body.edit).toEqual({ available: true, roleFromGroups: false, lastOwnerRole: 'owner', defaultRole: 'member', knownRoles: ['member', 'owner'] });
+
+    const edited = await c.call('PATCH', path(dev.body.id), { role: 'admin', userType: 'Contractor' });
+    expect(edited.status).toBe(200);
+    expect(edited.body.summary).toMatchObject({ role: 'admin', userType: 'Contractor', active: true });
+    expect((await scim.get(`/Users/${dev.body.id}`)).body[BRIDGE]).toMatchObject({ role: 'admin', userType: 'Contractor' });
+    await waitFor(() => rig.directory.users.get('users/dev@example.com')?.attributes.role === 'admin', 5_000, 'role delivered');
+    const record = (await rig.gateway.audit.query({ resourceId: dev.body.id, action: 'user.*' })).records[0];
+    expect(record).toMatchObject({ action: 'user.update', actor: { kind: 'admin', id: 'ada' }, result: 'success' });
+    expect(JSON.stringify(record.changes)).toMatch(/role.*admin/);
+
+    const off = await c.call('PATCH', path(dev.body.id), { active: false });
+    expect(off.body.summary).toMatchObject({ active: false, deactivatedAt: expect.any(String) });
+    await waitFor(() => rig.directory.users.get('users/dev@example.com')?.active === false, 5_000, 'deactivation delivered');
+
+    // Last-owner protection answers as it does to the IdP, in the console's words.
+    const last = await c.call('PATCH', path(owner.body.id), { active: false });
+    expect(last.status).toBe(409);
+    expect(last.body.error).toMatchObject({ code: 'conflict', message: expect.stringMatching(/^The change was refused: Cannot deactivate the last active user with role "owner"/) });
+    const demote = await c.call('PATCH', path(owner.body.id), { role: 'member' });
+    expect(demote.status).toBe(409);
+
+    // The later write wins: the IdP's next update sets the role again.
+    await scim.patch(`/Users/${dev.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: `${BRIDGE}:role`, value: 'member' }] });
+    expect((await c.get(path(dev.body.id))).body.summary.role).toBe('member');
+
+    expect((await c.call('PATCH', path(dev.body.id), {})).status).toBe(400);
+    expect((await c.call('PATCH', path(dev.body.id), { role: '' })).body.error.field).toBe('role');
+    expect((await c.call('PATCH', path(dev.body.id), { displayName: 'x' })).status).toBe(400);
+    expect((await c.call('PATCH', path('nope'), { active: true })).status).toBe(404);
+    expect((await c.call('PATCH', path(dev.body.id), { active: true }, { 'X-CSRF-Token': 'forged' })).status).toBe(403);
+  });
+
+  it('refuses a role by hand where groups own the role', async () => {
+    expect((await c.put('/api/connections/default', { policies: { roleRules: [{ group: 'Helpdesk', role: 'agent' }] } })).status).toBe(200);
+    const u = await scim.post('/Users', user('agent@example.com'));
+    const detail = await c.get(`/api/connections/default/users/${u.body.id}`);
+    expect(detail.body.edit).toMatchObject({ roleFromGroups: true, knownRoles: ['member', 'owner', 'agent'] });
+    const refused = await c.call('PATCH', `/api/connections/default/users/${u.body.id}`, { role: 'agent' });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ field: 'role', message: expect.stringMatching(/gives roles from groups/) });
+    // The rest may still change.
+    expect((await c.call('PATCH', `/api/connections/default/users/${u.body.id}`, { userType: 'Partner' })).body.summary.userType).toBe('Partner');
   });
 });

@@ -54,15 +54,22 @@ export interface ConnectionStatus {
   outbox: { pending: number; failing: number; dead: number };
   /** Last 60 minutes, oldest first. */
   traffic: TrafficPoint[];
-  connectors: Array<{ id: string; type: string; state: 'running' | 'failed' | 'stopped'; error?: string }>;
+  connectors: Array<{ id: string; type: string; state: 'running' | 'failed' | 'stopped'; error?: string; since?: string }>;
 }
 
 export interface KeychainState {
-  /** `keychain`: OS keychain; `file`: the encrypted-file fallback; `not-configured`: no secret store wired in. */
+  /** `keychain`: OS keychain; `file`: the encrypted file; `not-configured`: no secret store wired in. */
   state: 'keychain' | 'file' | 'not-configured' | 'unavailable' | string;
-  /** A sentence for the admin (the fallback's warning, where the key file is). */
+  /** A sentence for the admin: where the secrets are, or the fallback's warning. */
   message: string;
+  /** Set when the secrets are not where the configuration wanted them (the keychain was unreachable) or cannot be read. */
   warning?: boolean;
+  /** What the configuration asked for: `auto`, `keychain` or `file`. */
+  requested?: string;
+  /** Where, in one line (the keychain's name, or the encrypted file and its key file). */
+  location?: string;
+  /** Why the keychain is not used, when `auto` fell back to the file. */
+  fallbackReason?: string;
 }
 
 export interface StatusInfo {
@@ -103,12 +110,26 @@ export interface CreatedTokenInfo {
   previous?: TokenInfo;
 }
 
+/** One mapped target attribute: a SCIM path, or a rule (provisioning/connectors.ts mappingRuleSchema). */
+export type MappingRuleView =
+  | string
+  | {
+      path?: string;
+      const?: string | number | boolean;
+      concat?: string[];
+      separator?: string;
+      transform?: 'lowercase' | 'uppercase' | 'trim';
+      default?: string | number | boolean;
+    };
+
 export interface ConnectorConfigView {
   id: string;
   type: string;
   /** Secret fields are `{ "$secret": true }` when set, or an `{ "$env": NAME }` reference; never a value. */
   config: Record<string, unknown>;
-  mapping: Record<string, unknown>;
+  /** `async` (default): through the outbox after the SCIM response; `sync`: the SCIM response waits for the target. */
+  mode: 'async' | 'sync';
+  mapping: Record<string, MappingRuleView>;
 }
 
 export interface ConnectionInfo {
@@ -133,7 +154,18 @@ export interface ConnectorTypeInfo {
   /** JSON Schema (draft 2020-12) of the config, as the form is built from it; secret fields carry `secret: true`. */
   configSchema: Record<string, unknown>;
   secretFields: Array<{ path: string; required: boolean }>;
-  defaultMapping?: Record<string, string>;
+  /** What an instance sends unless its own mapping changes it: the type's default mapping, else the gateway's. */
+  defaultMapping: Record<string, string>;
+}
+
+/** Whether a secret field of a saved connector has a value; never the value. */
+export interface SecretFieldState {
+  path: string;
+  required: boolean;
+  /** A value is in the secret store (or the field reads an environment variable). */
+  set: boolean;
+  /** The environment variable the field reads (`{ "$env": NAME }` in the config file). */
+  env?: string;
 }
 
 export interface ConnectorInfo {
@@ -143,13 +175,24 @@ export interface ConnectorInfo {
   type: string;
   displayName: string;
   state: 'running' | 'failed' | 'stopped';
-  /** Why it did not start, or the last delivery error. */
+  /** Why it did not start (a missing secret, a bad setting, a target that refused). */
   error?: string;
+  /** When it started, or failed to. */
+  since?: string;
   lastDeliveryError?: { at: string; message: string };
+  /** The running instance's capabilities (some follow its configuration), else its type's. */
   capabilities: Record<string, boolean>;
   config: Record<string, unknown>;
-  mapping: Record<string, unknown>;
+  mode: 'async' | 'sync';
+  mapping: Record<string, MappingRuleView>;
   outbox: { pending: number; failing: number; dead: number };
+  secrets: SecretFieldState[];
+}
+
+/** PUT /api/connections/:name/connectors/:id: the connection, and how the saved connector started. */
+export interface ConnectorSaved {
+  connection: ConnectionInfo;
+  connector: { id: string; state: 'running' | 'failed' | 'stopped'; error?: string };
 }
 
 export interface TestOutcome {
@@ -178,6 +221,9 @@ export interface ResourceSummary {
   externalId?: string;
   active?: boolean;
   deactivatedAt?: string;
+  /** The product extension's role and user type. */
+  role?: string;
+  userType?: string;
   memberCount?: number;
   lastModified: string;
 }
@@ -211,6 +257,27 @@ export interface ResourceDetail {
   members?: Array<{ value: string; type?: string; display?: string }>;
   membersTotal?: number;
   audit: AuditRecordInfo[];
+  /** What the console may change on a user, and the policies that bound it. */
+  edit?: UserEditInfo;
+}
+
+export interface UserEditInfo {
+  /** Users can be edited here (the gateway's SCIM service is wired into the console). */
+  available: boolean;
+  /** The connection has group -> role rules or synthetic groups: the role follows the groups and cannot be set by hand. */
+  roleFromGroups: boolean;
+  /** The connection's last-owner role ('' when off). */
+  lastOwnerRole: string;
+  defaultRole: string;
+  /** Roles the connection's policies name (default, last-owner, rules), as suggestions. */
+  knownRoles: string[];
+}
+
+/** PATCH /api/connections/:name/users/:id: what may change; what is left out stays. */
+export interface UserEditBody {
+  role?: string;
+  userType?: string;
+  active?: boolean;
 }
 
 export interface OutboxItem {
@@ -251,7 +318,7 @@ export interface VerifyOutcome {
 
 export interface JobInfo {
   id: string;
-  kind: 'reconcile' | 'outbox-retry';
+  kind: 'reconcile' | 'outbox-retry' | 'provision';
   state: 'running' | 'done' | 'failed';
   /** Human description of the current step. */
   step: string;
@@ -273,6 +340,29 @@ export interface DriftReportInfo {
   different: Array<{ scimId: string; key: string; attributes: string[] }>;
   inFlight: number;
   repaired: number;
+}
+
+/** The result of "Provision existing users" (a reconciliation with repair, then its deliveries followed). */
+export interface ProvisionReport {
+  connector: string;
+  connection: string;
+  /** Users compared with the target. */
+  checked: number;
+  /** Users the target did not have: a create was queued for each. */
+  missing: number;
+  /** Users whose account differs: an update was queued for each. */
+  different: number;
+  /** Target accounts no user of the connection is linked to: reported, never touched. */
+  extra: number;
+  /** Users with changes already on their way: not compared. */
+  inFlight: number;
+  /** Outbox entries queued by the repair. */
+  repairsQueued: number;
+  delivered: number;
+  /** Repairs the target refused (dead letters, on the Outbox page). */
+  failed: number;
+  /** Repairs still waiting (the target is slow or down) when the job stopped following them. */
+  waiting: number;
 }
 
 export interface GuideContext {

@@ -8,7 +8,8 @@ import type { ConnectorDefinition, ConnectorHost } from '../../../connectors/sdk
 import type { AuditDraft, AuditLog } from '../audit/index.js';
 import type { AdminAccounts, AdminSession, AdminSessions, LocalLoginTokens, LoginThrottle, SetupCode } from '../auth/index.js';
 import type { GatewayConfig } from '../config.js';
-import type { SchemaRegistry } from '../scim/index.js';
+import type { SchemaRegistry, ScimService } from '../scim/index.js';
+import type { SecretStoreStatus } from '../secrets/index.js';
 import type { Store } from '../store/index.js';
 import type { DriftReportInfo } from './api-types.js';
 import type { JobRunner } from './jobs.js';
@@ -19,7 +20,8 @@ export interface ConnectionViewLike {
   name: string;
   source: 'config' | 'runtime';
   policies: Record<string, unknown>;
-  connectors: Array<{ id: string; type: string; config?: unknown; mapping?: Record<string, unknown> }>;
+  /** Each connector instance as configured (secrets as references); fields the console does not know are kept as they are. */
+  connectors: Array<{ id: string; type: string; config?: unknown; mode?: string; mapping?: Record<string, unknown>; [setting: string]: unknown }>;
   updatedAt?: string;
 }
 
@@ -35,13 +37,24 @@ export interface ConnectionsApi {
   status?(): Array<{ id: string; connection: string; type: string; state: string; error?: string; since?: string }>;
 }
 
-/** The secret store as the console uses it: set a secret, say where secrets live. Never read back. */
+/**
+ * The secret store as the console uses it (secrets/ SecretStore): whether a secret is set, where
+ * secrets live. Values go in through the connection registry; the console never reads one back
+ * (`get` serves only Test connection of a saved connector, inside the gateway).
+ */
 export interface SecretsApi {
   set?(account: string, value: string): Promise<void>;
   get?(account: string): Promise<string | undefined>;
-  /** Where secrets are kept; shape owned by secrets/ (a backend name and a sentence, at least). */
-  describe?(): unknown;
+  has?(account: string): Promise<boolean>;
+  /** Which backend, why, and where (secrets/ SecretStoreStatus). */
+  describe?(): SecretStoreStatus;
 }
+
+/**
+ * The SCIM operations the console's user edits go through: the same policies, hook, outbox and
+ * audit as an identity provider's write, with the admin as actor.
+ */
+export type ScimWriteApi = Pick<ScimService, 'patch'>;
 
 /** A running connector instance (provisioning/connectors.ts ConnectorInstance). */
 export interface ConnectorInstanceLike {
@@ -74,6 +87,8 @@ export interface AdminDeps {
   /** The runtime connection registry, when this gateway has one. */
   connections?: () => ConnectionsApi | undefined;
   secrets?: () => SecretsApi | undefined;
+  /** The gateway's SCIM service (server.ts `scim`); without it, users cannot be edited from the console. */
+  scim?: () => ScimWriteApi | undefined;
   reconcile(connector: string, repair: boolean): Promise<DriftReportInfo>;
   reconciliations: Map<string, DriftReportInfo>;
   tokens?: TokenActivity;

@@ -9,6 +9,8 @@ export interface JobProgress {
   step(text: string): void;
   total(n: number): void;
   advance(n?: number): void;
+  /** Sets how much is done (for work counted from outside, e.g. deliveries). */
+  doneSoFar(n: number): void;
 }
 
 const KEEP = 50;
@@ -26,6 +28,7 @@ export class JobRunner {
       step: (text) => void (job.step = text),
       total: (n) => void (job.total = n),
       advance: (n = 1) => void (job.done += n),
+      doneSoFar: (n) => void (job.done = n),
     };
     // Started on the next tick: the caller answers with the job before any work is done.
     setImmediate(() => {

@@ -34,7 +34,7 @@ export function usableTokens(access: AccessData, connection: string, now = Date.
 
 function configView(c: ConnectionViewLike['connectors'][number]): ConnectorConfigView {
   const config = c.config && typeof c.config === 'object' && !Array.isArray(c.config) ? (c.config as Record<string, unknown>) : {};
-  return { id: c.id, type: c.type, config, mapping: c.mapping ?? {} };
+  return { id: c.id, type: c.type, config, mode: c.mode === 'sync' ? 'sync' : 'async', mapping: (c.mapping ?? {}) as ConnectorConfigView['mapping'] };
 }
 
 /**

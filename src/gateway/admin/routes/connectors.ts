@@ -7,7 +7,8 @@ import { performance } from 'node:perf_hooks';
 import { Router } from 'express';
 import { z } from 'zod';
 import { createConnectorHost, describeSecretFields, type ConnectorDefinition, type ConnectorOperation, type SecretReader, type TestResult } from '../../../../connectors/sdk/index.js';
-import type { ConnectorInfo, ConnectorTypeInfo, DryRunOutcome, TestOutcome } from '../api-types.js';
+import { DEFAULT_USER_MAPPING } from '../../provisioning/index.js';
+import type { ConnectorInfo, ConnectorTypeInfo, DryRunOutcome, SecretFieldState, TestOutcome } from '../api-types.js';
 import type { AdminContext } from '../context.js';
 import { AdminError, parseBody } from '../errors.js';
 import { countOutbox, listConnections } from '../views.js';
@@ -29,6 +30,10 @@ const dryRunBody = z.object({
 
 const typeCache = new WeakMap<object, ConnectorTypeInfo>();
 
+function gatewayMapping(): Record<string, string> {
+  return Object.fromEntries(Object.entries(DEFAULT_USER_MAPPING).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
 export function typeInfo(make: () => ConnectorDefinition<unknown>): ConnectorTypeInfo {
   const cached = typeCache.get(make);
   if (cached) return cached;
@@ -41,7 +46,8 @@ export function typeInfo(make: () => ConnectorDefinition<unknown>): ConnectorTyp
     capabilities: Object.fromEntries(Object.entries(m.capabilities).filter(([, v]) => v === true)) as Record<string, boolean>,
     configSchema: z.toJSONSchema(m.configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
     secretFields: describeSecretFields(m.configSchema),
-    ...(m.defaultMapping ? { defaultMapping: m.defaultMapping } : {}),
+    // A type without a mapping of its own starts from the gateway's.
+    defaultMapping: m.defaultMapping ?? gatewayMapping(),
   };
   typeCache.set(make, info);
   return info;
@@ -87,23 +93,27 @@ export function connectorRoutes(ctx: AdminContext): Router {
   r.get('/connectors', async (_req, res) => {
     const outbox = await deps.store.outboxList();
     const status = deps.connections?.()?.status?.() ?? [];
-    const secrets = deps.secrets?.() as { has?(account: string): Promise<boolean> } | undefined;
-    const items: Array<ConnectorInfo & { secrets: Array<{ path: string; required: boolean; set: boolean; env?: string }> }> = [];
+    const secrets = deps.secrets?.();
+    const items: ConnectorInfo[] = [];
     for (const c of listConnections(ctx)) {
       for (const k of c.connectors) {
         const make = deps.connectorTypes.get(k.type);
         const t = make ? typeInfo(make) : undefined;
         const s = status.find((x) => x.id === k.id);
-        const state: ConnectorInfo['state'] = s?.state === 'failed' ? 'failed' : deps.connectors.has(k.id) ? 'running' : 'stopped';
+        const instance = deps.connectors.get(k.id);
+        const state: ConnectorInfo['state'] = s?.state === 'failed' ? 'failed' : instance ? 'running' : 'stopped';
         const mine = outbox.filter((e) => e.connector === k.id);
         const lastFailed = mine.filter((e) => e.lastError).sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? 1 : -1))[0];
-        const secretStates = [];
+        // Whether each secret is set: has() only, never a value.
+        const secretStates: SecretFieldState[] = [];
         for (const f of t?.secretFields ?? []) {
           const ref = readPath(k.config, f.path);
           const env = isEnvRef(ref) ? ref.$env : undefined;
           const set = env !== undefined || ((await secrets?.has?.(`${k.id}:${f.path}`).catch(() => false)) ?? false);
           secretStates.push({ path: f.path, required: f.required, set, ...(env ? { env } : {}) });
         }
+        // A running instance's capabilities may follow its configuration (rest, script: read only with listUsers).
+        const capabilities = instance ? (Object.fromEntries(Object.entries(instance.host.manifest.capabilities).filter(([, v]) => v === true)) as Record<string, boolean>) : (t?.capabilities ?? {});
         items.push({
           id: k.id,
           connection: c.name,
@@ -112,9 +122,11 @@ export function connectorRoutes(ctx: AdminContext): Router {
           displayName: t?.displayName ?? k.type,
           state,
           ...(s?.error ? { error: s.error } : make ? {} : { error: `unknown connector type "${k.type}"` }),
+          ...(s?.since ? { since: s.since } : {}),
           ...(lastFailed ? { lastDeliveryError: { at: lastFailed.nextAttemptAt, message: lastFailed.lastError! } } : {}),
-          capabilities: t?.capabilities ?? {},
+          capabilities,
           config: k.config,
+          mode: k.mode,
           mapping: k.mapping,
           outbox: countOutbox(mine),
           secrets: secretStates,

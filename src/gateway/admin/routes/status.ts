@@ -21,18 +21,19 @@ function productVersion(): string {
   return (version = 'unknown');
 }
 
-/** The secret store's own description, in the console's words. */
+/** The secret store's own description (secrets/ describe()), in the console's words. */
 export function keychainState(ctx: AdminContext): KeychainState {
   const secrets = ctx.deps.secrets?.();
   if (!secrets || typeof secrets.describe !== 'function') {
     return { state: 'not-configured', message: 'No secret store is configured: connectors that need a password or API key cannot be given one from the console.', warning: true };
   }
   try {
-    const d = secrets.describe() as { backend?: string; location?: string; warning?: string };
-    const backend = typeof d?.backend === 'string' ? d.backend : 'unknown';
-    if (d.warning) return { state: backend, message: d.warning, warning: true };
-    const where = typeof d.location === 'string' ? d.location : backend;
-    return { state: backend, message: backend === 'keychain' ? `Connector secrets are in the OS keychain (${where}).` : `Connector secrets are in ${where}.`, warning: backend !== 'keychain' };
+    const d = secrets.describe();
+    const facts = { requested: d.requested, location: d.location, ...(d.fallbackReason ? { fallbackReason: d.fallbackReason } : {}) };
+    // The fallback says so loudly (DESIGN: secrets); an encrypted file chosen in the configuration is a choice, not a warning.
+    if (d.warning) return { state: d.backend, message: d.warning, warning: true, ...facts };
+    const message = d.backend === 'keychain' ? `Connector secrets are in the OS keychain (${d.location}).` : `Connector secrets are in the ${d.location}, as the configuration asks (secretsBackend: ${d.requested}).`;
+    return { state: d.backend, message, ...facts };
   } catch (err) {
     return { state: 'unavailable', message: `The secret store cannot be read: ${(err as Error).message}`, warning: true };
   }
@@ -69,7 +70,7 @@ export function statusRoutes(ctx: AdminContext): Router {
           const s = registryStatus.find((x) => x.id === k.id);
           const running = deps.connectors.has(k.id);
           const state = s?.state === 'failed' ? 'failed' : running || s?.state === 'running' ? 'running' : 'stopped';
-          return { id: k.id, type: k.type, state, ...(s?.error ? { error: s.error } : {}) };
+          return { id: k.id, type: k.type, state, ...(s?.error ? { error: s.error } : {}), ...(s?.since ? { since: s.since } : {}) };
         }),
       });
     }
