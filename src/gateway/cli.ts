@@ -11,7 +11,7 @@ import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
 import { registerAuditCommands } from './audit/index.js';
 import { copySecrets, openFileSecretStore, openSecretStore, secretAccount } from './secrets/index.js';
-import { acquireStoreLock, createLowdbStore } from './store/index.js';
+import { acquireStoreLock, createLowdbStore, migrateLowdbToPostgres } from './store/index.js';
 
 interface CommonFlags {
   config?: string;
@@ -262,6 +262,36 @@ export function buildCli(): Command {
       const stats = await store.stats();
       await store.close();
       process.stdout.write(`Restored ${stats.users} users and ${stats.groups} groups from ${flags.from}. The replaced files are in ${replacedDir}.\n`);
+    });
+
+  program
+    .command('migrate')
+    .description('move the store from the data directory (lowdb) into an empty PostgreSQL database, with versions, outbox, links and the audit chain; the gateway must be stopped')
+    .requiredOption('--from <store>', 'lowdb')
+    .requiredOption('--to <store>', 'postgres')
+    .option('--database-url <url>', 'postgres://user@host:5432/database (env SCIM_BRIDGE_DATABASE_URL); the password from the URL, PGPASSWORD or `secrets set store databasePassword`')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action(async (flags: CommonFlags & { from: string; to: string; databaseUrl?: string }) => {
+      if (flags.from !== 'lowdb' || flags.to !== 'postgres') throw new ConfigError(`Only --from lowdb --to postgres is supported (got --from ${flags.from} --to ${flags.to}).`);
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir, databaseUrl: flags.databaseUrl });
+      if (!config.databaseUrl) throw new ConfigError('Name the database: --database-url postgres://user@host:5432/database (or SCIM_BRIDGE_DATABASE_URL).');
+      const report = await migrateLowdbToPostgres({
+        dataDir: config.dataDir,
+        url: config.databaseUrl,
+        password: async () => {
+          const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}) });
+          try {
+            return await secrets.get('store:databasePassword');
+          } finally {
+            await secrets.close();
+          }
+        },
+      });
+      process.stdout.write(
+        `Migrated into ${report.database} and verified the counts: ${report.users} users, ${report.groups} groups, ${report.members} memberships, ${report.tombstones} deleted users kept, ${report.outbox} outbox entries, ${report.links} target links, ${report.auditRecords} audit records.\n` +
+          `Now set "store": "postgres" and the databaseUrl in the configuration of every instance (SCIM_BRIDGE_STORE=postgres), then start them. The files in ${config.dataDir} are left as they were.\n`,
+      );
     });
 
   // Connector secrets (keychain or encrypted file): values come from stdin, never from argv.

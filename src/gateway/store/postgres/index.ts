@@ -8,3 +8,5 @@ export { PostgresAuditLog } from './audit-log.js';
 export { redactUrl, redactMessage, checkDatabaseUrl } from './connection.js';
 export type { PasswordSource } from './connection.js';
 export { MIGRATIONS } from './migrations.js';
+export { migrateLowdbToPostgres } from './migrate-lowdb.js';
+export type { MigrateOptions, MigrationReport } from './migrate-lowdb.js';

@@ -138,7 +138,7 @@ function groupData(data: ScimJson): ScimJson {
 }
 
 /** The lookup keys of a resource: the embedded store's index keys (JavaScript case folding). */
-function keysOf(type: ResourceType, data: ScimJson): { userName: string | null; externalId: string | null; displayName: string | null; emails: string[] } {
+export function keysOf(type: ResourceType, data: ScimJson): { userName: string | null; externalId: string | null; displayName: string | null; emails: string[] } {
   const externalId = typeof data.externalId === 'string' ? data.externalId : null;
   if (type === 'User') {
     return { userName: typeof data.userName === 'string' ? data.userName.toLowerCase() : null, externalId, displayName: null, emails: emailKeys(data) };
