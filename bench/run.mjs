@@ -21,16 +21,76 @@ const GROUPS = opt('groups', Math.max(1, Math.round(USERS / 10)));
 const BIG_GROUP = Math.min(opt('big-group', Math.round(USERS / 2)), USERS);
 const DURATION = opt('duration', 8);
 const CONNECTIONS = opt('connections', 32);
+// `--only PATCH` runs the scenarios whose name contains it (and their baselines); `--profile DIR`
+// writes the gateway's CPU profile there (node --cpu-prof), for a look at a hot path.
+const sopt = (name) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const ONLY = sopt('only');
+const PROFILE_DIR = sopt('profile');
+// `--store postgres` runs the gateway on PostgreSQL: the database at --database-url, else a
+// throw-away server started here (fsync on, the server's defaults); figures go to results-postgres.json.
+const STORE = sopt('store') ?? 'lowdb';
+if (STORE !== 'lowdb' && STORE !== 'postgres') throw new Error(`--store must be lowdb or postgres, not ${STORE}`);
 
-const { createLowdbStore } = await import(join(root, 'dist/src/gateway/store/index.js'));
+const { createLowdbStore, createPostgresStore } = await import(join(root, 'dist/src/gateway/store/index.js'));
 const { createToken } = await import(join(root, 'dist/src/gateway/auth/index.js'));
 
 const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-bench-'));
+const children = new Set();
+// A failed run must not leave a gateway, the baseline or a database running.
+const exitHooks = [];
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+  for (const h of exitHooks) h();
+});
+
+/** A private PostgreSQL in a temp dir on a free port (as the `postgres` user when we are root). */
+async function startPostgres() {
+  const { execFileSync } = await import('node:child_process');
+  const { chownSync, existsSync, appendFileSync } = await import('node:fs');
+  const { createServer } = await import('node:net');
+  const versions = readdirSync('/usr/lib/postgresql').filter((v) => existsSync(join('/usr/lib/postgresql', v, 'bin', 'pg_ctl'))).sort((a, b) => Number(b) - Number(a));
+  if (!versions[0]) throw new Error('--store postgres needs the postgresql package (or --database-url)');
+  const bin = join('/usr/lib/postgresql', versions[0], 'bin');
+  const root = process.getuid?.() === 0;
+  const pgDir = mkdtempSync(join(tmpdir(), 'scim-bridge-bench-pg-'));
+  const data = join(pgDir, 'data');
+  if (root) {
+    const [, , uid, gid] = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('postgres:')).split(':');
+    chownSync(pgDir, Number(uid), Number(gid));
+  }
+  const run = (cmd, argv) => execFileSync(...(root ? ['runuser', ['-u', 'postgres', '--', cmd, ...argv]] : [cmd, argv]), { stdio: 'ignore' });
+  const port = await new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  run(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C']);
+  writeFileSync(join(data, 'pg_hba.conf'), 'local all all trust\nhost all all 127.0.0.1/32 trust\n');
+  appendFileSync(join(data, 'postgresql.conf'), `\nlisten_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = '${pgDir}'\nshared_buffers = '128MB'\n`);
+  run(join(bin, 'pg_ctl'), ['-D', data, '-l', join(pgDir, 'log'), '-w', 'start']);
+  exitHooks.push(() => {
+    try {
+      run(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      /* already down */
+    }
+    rmSync(pgDir, { recursive: true, force: true });
+  });
+  run(join(bin, 'psql'), ['-h', pgDir, '-p', String(port), '-U', 'postgres', '-c', 'CREATE DATABASE bench']);
+  return `postgres://postgres@127.0.0.1:${port}/bench`;
+}
+const DATABASE_URL = STORE === 'postgres' ? (sopt('database-url') ?? (await startPostgres())) : undefined;
+const storeEnv = DATABASE_URL ? { SCIM_BRIDGE_STORE: 'postgres', SCIM_BRIDGE_DATABASE_URL: DATABASE_URL } : {};
+const openStore = () => (DATABASE_URL ? createPostgresStore({ url: DATABASE_URL }) : createLowdbStore({ dataDir }));
 const userIds = [];
 const userNames = [];
 
 async function seed() {
-  const store = createLowdbStore({ dataDir });
+  const store = openStore();
   await store.open();
   const t0 = Date.now();
   const batch = 2000;
@@ -72,11 +132,6 @@ async function seed() {
   return { groupIds, seconds: (Date.now() - t0) / 1000 };
 }
 
-const children = new Set();
-// A failed run must not leave a gateway or the baseline running.
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
 
 function startProcess(cmd, argv, env, ready) {
   return new Promise((resolve, reject) => {
@@ -137,7 +192,7 @@ const seeded = await seed();
 const { token } = createToken(dataDir, { name: 'bench' });
 const auth = { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' };
 
-const gw = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000' }, /SCIM base URL:\s+(\S+)/);
+const gw = await startProcess(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000', ...storeEnv }, /SCIM base URL:\s+(\S+)/);
 const base = new URL(gw.match[1]).origin;
 const gwOutput = () => gw.child.output();
 const bare = await startProcess(process.execPath, [join(root, 'bench/bare-server.mjs')], {}, /LISTENING (\d+)/);
@@ -202,6 +257,7 @@ async function userCount() {
 // sampled during each scenario, with the number of users it held at the end of it.
 await run('warm-up', { url: base, headers: auth, duration: 2, requests: [{ setupRequest: (r) => ({ ...r, path: `/scim/v2/Users/${pick(userIds)}` }) }] });
 for (const name of order) {
+  if (ONLY && !name.includes(ONLY) && !name.startsWith('bare')) continue;
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(gw.child.pid))), 200);
   results[name] = await scenarios[name]();
@@ -276,18 +332,29 @@ bare.child.kill('SIGTERM');
 await new Promise((r) => gw.child.once('exit', r));
 
 // Start-up time on the data as the benchmark left it (snapshot + journal).
-const again = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000' }, /SCIM base URL:\s+(\S+)/);
+const again = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000', ...storeEnv }, /SCIM base URL:\s+(\S+)/);
 const startupMs = again.startupMs;
 again.child.kill('SIGTERM');
 await new Promise((r) => again.child.once('exit', r));
 // The store (snapshot, journal, tokens) against the resources it holds; the audit log is history
 // that grows with every change, reported on its own.
-const dataBytes = dirBytes(dataDir, (n) => !isAudit(n) && n !== 'backups');
-const auditBytes = dirBytes(dataDir, isAudit);
+let dataBytes = dirBytes(dataDir, (n) => !isAudit(n) && n !== 'backups');
+let auditBytes = dirBytes(dataDir, isAudit);
+if (DATABASE_URL) {
+  // PostgreSQL: the store's tables and indexes, and the audit table, instead of files
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: DATABASE_URL });
+  await client.connect();
+  const sizes = (await client.query(`SELECT (SELECT sum(pg_total_relation_size(c)) FROM unnest(ARRAY['scim_resources', 'scim_members', 'scim_tombstones', 'scim_outbox', 'scim_links']::regclass[]) AS c)::bigint AS data, pg_total_relation_size('scim_audit')::bigint AS audit`)).rows[0];
+  await client.end();
+  dataBytes = Number(sizes.data);
+  auditBytes = Number(sizes.audit);
+}
 
-const ratio = (a, b) => Math.round((results[a].rps / results[b].rps) * 100) / 100;
+const ratio = (a, b) => (results[a] && results[b] ? Math.round((results[a].rps / results[b].rps) * 100) / 100 : null);
 const summary = {
   at: new Date().toISOString(),
+  store: STORE,
   machine: { node: process.version, cpus: (await import('node:os')).cpus().length },
   dataset: { users: USERS, groups: GROUPS, bigGroupMembers: BIG_GROUP, seedSeconds: seeded.seconds },
   connections: CONNECTIONS,
@@ -309,12 +376,12 @@ const summary = {
   rawJsonBytes: finalRawBytes,
   dataDirToRaw: Math.round((dataBytes / finalRawBytes) * 100) / 100,
 };
-writeFileSync(join(root, 'bench/results.json'), JSON.stringify(summary, null, 2) + '\n');
+writeFileSync(join(root, STORE === 'postgres' ? 'bench/results-postgres.json' : 'bench/results.json'), JSON.stringify(summary, null, 2) + '\n');
 rmSync(dataDir, { recursive: true, force: true });
 
-console.log(`\nSCIM Bridge benchmark: ${USERS} users, ${GROUPS} groups (one of ${BIG_GROUP} members), ${CONNECTIONS} connections, ${DURATION}s per scenario\n`);
+console.log(`\nSCIM Bridge benchmark (${STORE} store): ${USERS} users, ${GROUPS} groups (one of ${BIG_GROUP} members), ${CONNECTIONS} connections, ${DURATION}s per scenario\n`);
 console.log('scenario                        req/s     p50 ms   p99 ms   non-2xx   peak RSS MB   users after');
-for (const name of order) {
+for (const name of order.filter((n) => results[n])) {
   const r = results[name];
   console.log(
     `${name.padEnd(30)} ${String(r.rps).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.peakRssMb ?? '-').padStart(13)} ${String(r.usersAfter ?? '-').padStart(13)}`,
