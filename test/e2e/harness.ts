@@ -4,14 +4,13 @@
  * playwright-core with a fresh profile. Screenshots go to test-results/console/.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { createDemoConnector, DemoDirectory } from '../../connectors/demo/index.js';
 import { loadConfig } from '../../src/gateway/config.js';
-import { openSecretStore } from '../../src/gateway/secrets/index.js';
 import { startGateway, type Gateway, type StartOptions } from '../../src/gateway/server.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -67,13 +66,15 @@ export interface ConsoleRig {
   stop(): Promise<void>;
 }
 
-export async function startConsoleGateway(options: Partial<StartOptions> = {}, directory = new DemoDirectory()): Promise<ConsoleRig> {
+/**
+ * A gateway as `serve` runs it: it opens its own secret store (the encrypted file, as on a server
+ * without a keychain; `secretsBackend: 'file'` so the tests never touch the machine's keychain).
+ */
+export async function startConsoleGateway(options: Partial<StartOptions> = {}, directory = new DemoDirectory(), flags: Record<string, unknown> = {}): Promise<ConsoleRig> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-e2e-'));
-  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent' } });
-  const secrets = await openSecretStore({ dataDir, backend: 'file' });
+  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', secretsBackend: 'file', ...flags } });
   const gateway = await startGateway(config, {
     logger: pino({ level: 'silent' }),
-    secrets,
     connectorTypes: new Map([['demo', () => createDemoConnector(directory) as never]]),
     ...options,
   });
@@ -83,7 +84,6 @@ export async function startConsoleGateway(options: Partial<StartOptions> = {}, d
     directory,
     async stop() {
       await gateway.stop();
-      await secrets.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -135,4 +135,38 @@ export function collectPageErrors(page: Page): string[] {
   });
   page.on('pageerror', (e) => errors.push(e.message));
   return errors;
+}
+
+/** Saves a screenshot of the open dialog whole: the window grows to its height for the shot, then goes back. */
+export async function shotDialog(page: Page, name: string): Promise<void> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const size = page.viewportSize() ?? { width: 1280, height: 800 };
+  const needed = await page.evaluate(() => {
+    const body = document.querySelector('dialog[open] .dialog-body');
+    const header = document.querySelector('dialog[open] .dialog-header');
+    return Math.ceil((body?.scrollHeight ?? 0) + (header?.scrollHeight ?? 0) + 80);
+  });
+  if (needed > size.height) await page.setViewportSize({ width: size.width, height: Math.min(needed, 6000) });
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`) });
+  if (needed > size.height) await page.setViewportSize(size);
+}
+
+/** Signs in through the sign-in page. */
+export async function signIn(page: Page, adminUrl: string, username: string, password: string): Promise<void> {
+  await page.goto(adminUrl);
+  await page.getByLabel('User name').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Status', level: 1 }).waitFor();
+}
+
+/** Every file under `dir` whose bytes contain `text`. */
+export function filesContaining(dir: string, text: string): string[] {
+  const found: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const path = join(e.parentPath, e.name);
+    if (readFileSync(path).includes(text)) found.push(path);
+  }
+  return found;
 }

@@ -49,6 +49,20 @@ function simplify(s: JsonSchema): JsonSchema {
   return s;
 }
 
+/**
+ * A union of objects told apart by one constant property (zod's discriminatedUnion: the rest
+ * connector's `auth` by `type`): the form shows a choice of that property, then the chosen
+ * branch's fields, so a secret inside (a bearer token) is a password field like any other.
+ */
+function discriminated(s: JsonSchema): { key: string; branches: Array<{ value: string; schema: JsonSchema }> } | undefined {
+  const branches = (s.anyOf ?? s.oneOf)?.filter((b) => b.type !== 'null');
+  if (!branches || branches.length < 2 || !branches.every((b) => b.properties)) return undefined;
+  for (const key of Object.keys(branches[0].properties!)) {
+    if (branches.every((b) => b.properties?.[key]?.const !== undefined)) return { key, branches: branches.map((b) => ({ value: String(b.properties![key].const), schema: b })) };
+  }
+  return undefined;
+}
+
 function typeOf(s: JsonSchema): string | undefined {
   return Array.isArray(s.type) ? s.type.find((t) => t !== 'null') : s.type;
 }
@@ -131,19 +145,30 @@ function SchemaField(props: FieldProps) {
   );
 
   if (s.secret) {
+    // Write-only: the form says whether a value is stored, never what it is.
     const state = props.secrets.find((x) => x.path === dotted);
-    const placeholder = state?.env ? `from environment variable ${state.env}` : state?.set ? '•••••••• (stored: leave empty to keep)' : 'not set';
-    return wrap(
-      <input
-        {...common}
-        class="input"
-        type="password"
-        autocomplete="new-password"
-        placeholder={placeholder}
-        value={typeof current === 'string' ? current : ''}
-        onInput={(e) => set((e.currentTarget as HTMLInputElement).value || undefined)}
-      />,
-      'Kept in the secret store, never shown again.',
+    const placeholder = state?.env ? `from environment variable ${state.env}` : state?.set ? '•••••••• (stored: leave empty to keep)' : '';
+    const status = state?.env ? `from $${state.env}` : state?.set ? 'set' : 'not set';
+    return (
+      <div class={`field${errorHere ? ' field-invalid' : ''}`}>
+        <label for={id}>
+          {labelText}{' '}
+          <span class={`secret-state secret-${state?.set || state?.env ? 'set' : 'unset'}`} data-testid={`secret-state-${dotted}`}>
+            {status}
+          </span>
+        </label>
+        <input
+          {...common}
+          class="input"
+          type="password"
+          autocomplete="new-password"
+          placeholder={placeholder}
+          value={typeof current === 'string' ? current : ''}
+          onInput={(e) => set((e.currentTarget as HTMLInputElement).value || undefined)}
+        />
+        {hint('Kept in the secret store, never shown again.')}
+        {errorHere && <p class="field-error">{errorHere}</p>}
+      </div>
     );
   }
   if (s.enum) {
@@ -184,6 +209,39 @@ function SchemaField(props: FieldProps) {
           set(raw === '' ? undefined : Number(raw));
         }}
       />,
+    );
+  }
+  const union = discriminated(s);
+  if (union) {
+    const fallback = (s.default && typeof s.default === 'object' ? (s.default as FormValue)[union.key] : undefined) ?? union.branches[0].value;
+    const chosen = String((current && typeof current === 'object' ? (current as FormValue)[union.key] : undefined) ?? fallback);
+    const branch = union.branches.find((b) => b.value === chosen) ?? union.branches[0];
+    const rest: JsonSchema = { ...branch.schema, properties: Object.fromEntries(Object.entries(branch.schema.properties ?? {}).filter(([k]) => k !== union.key)) };
+    const choiceId = `${id}-${union.key}`;
+    return (
+      <fieldset class="fieldset">
+        <legend>{labelText}</legend>
+        {(help?.hint ?? s.description) && <p class="hint">{help?.hint ?? s.description}</p>}
+        <div class="field">
+          <label for={choiceId}>{humanize(union.key)}</label>
+          <select
+            id={choiceId}
+            class="input input-short"
+            name={`${dotted}.${union.key}`}
+            disabled={props.disabled}
+            value={branch.value}
+            // Another kind starts empty: the old kind's settings do not apply to it.
+            onChange={(e) => set({ [union.key]: (e.currentTarget as HTMLSelectElement).value })}
+          >
+            {union.branches.map((b) => (
+              <option key={b.value} value={b.value}>
+                {b.value}
+              </option>
+            ))}
+          </select>
+        </div>
+        <SchemaFields {...props} value={current === undefined ? setAt(props.value, props.path, { [union.key]: branch.value }) : props.value} schema={rest} />
+      </fieldset>
     );
   }
   if (t === 'object' && s.properties) {

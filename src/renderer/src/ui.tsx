@@ -326,3 +326,75 @@ export function StateBadge(props: { state: string }) {
   const [tone, text] = map[props.state] ?? ['neutral', props.state];
   return <Badge tone={tone}>{text}</Badge>;
 }
+
+/**
+ * A choice among a few explained options (radio buttons in a fieldset): each option says what it
+ * does, so the admin does not need the docs to pick one.
+ */
+export function ChoiceGroup<T extends string>(props: {
+  legend: ComponentChildren;
+  hint?: ComponentChildren;
+  value: T;
+  options: ReadonlyArray<{ value: T; label: ComponentChildren; hint?: ComponentChildren }>;
+  onChange: (v: T) => void;
+  disabled?: boolean;
+  error?: string;
+  testId?: string;
+}) {
+  const name = useId();
+  const hintId = `${name}-hint`;
+  return (
+    <fieldset class={`subfield${props.error ? ' field-invalid' : ''}`} aria-describedby={props.hint ? hintId : undefined} data-testid={props.testId}>
+      <legend>{props.legend}</legend>
+      {props.hint && (
+        <p class="hint" id={hintId}>
+          {props.hint}
+        </p>
+      )}
+      <div class="choice-grid choice-grid-described">
+        {props.options.map((o) => (
+          // The whole card selects; the option's name is its label, its explanation a description.
+          <label key={o.value} class="choice choice-described">
+            <input
+              type="radio"
+              name={name}
+              value={o.value}
+              checked={props.value === o.value}
+              disabled={props.disabled}
+              aria-labelledby={`${name}-${o.value}`}
+              aria-describedby={o.hint ? `${name}-${o.value}-hint` : undefined}
+              onChange={() => props.onChange(o.value)}
+            />
+            <span>
+              <span class="choice-label" id={`${name}-${o.value}`}>
+                {o.label}
+              </span>
+              {o.hint && (
+                <span class="choice-hint" id={`${name}-${o.value}-hint`}>
+                  {o.hint}
+                </span>
+              )}
+            </span>
+          </label>
+        ))}
+      </div>
+      {props.error && <p class="field-error">{props.error}</p>}
+    </fieldset>
+  );
+}
+
+/** A checkbox with its label and an explanation under it. */
+export function Check(props: { label: ComponentChildren; hint?: ComponentChildren; checked: boolean; onChange: (v: boolean) => void; disabled?: boolean }) {
+  const id = useId();
+  return (
+    <div class="field field-check">
+      <input id={id} type="checkbox" checked={props.checked} disabled={props.disabled} aria-describedby={props.hint ? `${id}-hint` : undefined} onChange={(e) => props.onChange((e.currentTarget as HTMLInputElement).checked)} />
+      <label for={id}>{props.label}</label>
+      {props.hint && (
+        <p class="hint" id={`${id}-hint`}>
+          {props.hint}
+        </p>
+      )}
+    </div>
+  );
+}

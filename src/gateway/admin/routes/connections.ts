@@ -10,7 +10,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { CONNECTION_NAME_RE } from '../../auth/index.js';
-import { connectorInstanceSchema, policySchema } from '../../provisioning/index.js';
+import { connectorInstanceSchema, DEFAULT_POLICY, policySchema } from '../../provisioning/index.js';
 import type { ConnectorSaved } from '../api-types.js';
 import type { AdminContext, ConnectionsApi } from '../context.js';
 import { AdminError, parseBody } from '../errors.js';
@@ -76,9 +76,9 @@ export function mergeConnector(previous: StoredConnector | undefined, changes: R
 export function connectionRoutes(ctx: AdminContext): Router {
   const r = Router();
 
-  /** The JSON Schema of a connection's policies, for scripts (the console's form knows each policy). */
+  /** The JSON Schema of a connection's policies, and their defaults (what a new connection's form starts from). */
   r.get('/connection-policy-schema', (_req, res) => {
-    res.json({ schema: z.toJSONSchema(policySchema, { io: 'input', unrepresentable: 'any' }) });
+    res.json({ schema: z.toJSONSchema(policySchema, { io: 'input', unrepresentable: 'any' }), defaults: DEFAULT_POLICY });
   });
 
   r.get('/connections', (_req, res) => {

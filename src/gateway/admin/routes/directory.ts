@@ -185,6 +185,10 @@ export function directoryRoutes(ctx: AdminContext): Router {
       try {
         await scim.patch({ connection, actor: { kind: 'admin', id: admin, name: admin } }, 'User', id, { schemas: [PATCH_OP], Operations: operations });
       } catch (err) {
+        // A refusal is the admin's attempt: in the audit log like the IdP's refused writes.
+        if (err instanceof ScimError) {
+          await ctx.record(req, { connection, action: 'user.update', resource: { type: 'User', id, display: current.name }, result: 'failure', detail: err.detail.slice(0, 500) });
+        }
         throw consoleError(err);
       }
     }

@@ -4,30 +4,14 @@ import type { ConnectionInfo } from '../../../gateway/admin/api-types';
 import { api, ApiError } from '../api';
 import { formatDateTime, plural } from '../format';
 import { href } from '../router';
-import { SchemaForm, type FieldHelp, type FormValue, type JsonSchema } from '../schema-form';
+import { hookDraftOf, hookValueOf, INLINE_POLICY_ERRORS, PolicyForm, type Policies } from '../policy-form';
 import { Badge, Button, Card, Dialog, ErrorNotice, Field, LinkButton, Loading, Notice, PageHeader, fieldError, useLoad, useToast } from '../ui';
 
-export const POLICY_HELP: FieldHelp = {
-  deleteMode: { label: 'When the IdP deletes a user', hint: 'soft: deactivate in your systems and keep the record; hard: delete everywhere.' },
-  allowCreate: { label: 'Allow the IdP to create users', hint: 'Off: only existing users are updated; creates are refused with 403.' },
-  defaultRole: { label: 'Default role', hint: 'Given to a new user whose IdP sends no role.' },
-  defaultUserType: { label: 'Default user type', hint: 'Given to a new user whose IdP sends no user type.' },
-  allowedDomains: { label: 'Allowed email domains', hint: 'Users with an email outside these domains are refused. Empty: any. *.example.org allows subdomains.' },
-  emailImmutable: { label: 'Email addresses cannot change', hint: 'A change of email is refused with 400 mutability.' },
-  lastOwnerRole: { label: 'Protect the last user with role', hint: 'Refuses to deactivate, delete or demote the last active user with this role. Empty: off.' },
-  roleRules: { label: 'Group to role rules', hint: 'A user gets the role of the first rule whose group they are in; otherwise the default role.' },
-  'roleRules[].group': { label: 'Group (display name)' },
-  'roleRules[].role': { label: 'Role' },
-  syntheticGroups: { label: 'Synthetic Admins and Users groups', hint: 'Creates the groups Admins and Users, mapped to the roles below.' },
-  syntheticRoles: { label: 'Roles of the synthetic groups' },
-  existingAccounts: { label: 'Accounts that already exist in a target', hint: 'refuse: the create is refused (409); link: the account is taken over and updated.' },
-  principal: { label: 'Identify users to targets by', hint: 'externalId is the IdP\'s immutable id; userName may change.' },
-  hook: { label: 'Provisioning hook', hint: 'A JS module or command that may amend or veto each write (docs/connections.md).' },
-};
-
-function PolicyEditor(props: { connection?: ConnectionInfo; creating: boolean; schema: JsonSchema; onClose: () => void; onSaved: (name: string) => void }) {
+function PolicyEditor(props: { connection?: ConnectionInfo; creating: boolean; readOnly?: boolean; defaults: Policies; onClose: () => void; onSaved: (name: string) => void }) {
   const [name, setName] = useState('');
-  const [value, setValue] = useState<FormValue>(() => structuredClone(props.connection?.policies ?? {}));
+  // A new connection starts from the gateway's defaults, so the form shows what will apply.
+  const [value, setValue] = useState<Policies>(() => structuredClone(props.connection?.policies ?? props.defaults));
+  const [hook, setHook] = useState(() => hookDraftOf(props.connection?.policies.hook));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>();
   const save = async (e: Event) => {
@@ -36,7 +20,8 @@ function PolicyEditor(props: { connection?: ConnectionInfo; creating: boolean; s
     setError(undefined);
     const target = props.creating ? name.trim() : props.connection!.name;
     try {
-      await api.put(`/connections/${encodeURIComponent(target)}`, { policies: value });
+      // The whole set goes back (the gateway merges it over what it has); null removes the hook.
+      await api.put(`/connections/${encodeURIComponent(target)}`, { policies: { ...value, hook: hookValueOf(hook) } });
       props.onSaved(target);
     } catch (err) {
       setError(err);
@@ -44,41 +29,61 @@ function PolicyEditor(props: { connection?: ConnectionInfo; creating: boolean; s
       setBusy(false);
     }
   };
-  const field = error instanceof ApiError && error.field ? error.field.replace(/^policies\./, '') : undefined;
+  const field = error instanceof ApiError && error.field && INLINE_POLICY_ERRORS.test(error.field) ? error.field : undefined;
   return (
     <form onSubmit={save} class="stack">
+      {props.readOnly && (
+        <Notice tone="info" title="Read-only: declared in the config file">
+          This connection comes from the gateway's config file (or <span class="mono">SCIM_BRIDGE_CONNECTIONS</span>). Change its policies there and restart the gateway; the console shows them as they are.
+        </Notice>
+      )}
       {props.creating && (
         <Field label="Name" hint='Lower-case letters, digits, "-" or "_", e.g. "okta" or "entra-hr".' error={fieldError(error, 'name')}>
           {(id, d) => <input id={id} aria-describedby={d} class="input" required pattern="[a-z0-9][a-z0-9_\-]{0,62}" value={name} onInput={(e) => setName(e.currentTarget.value)} />}
         </Field>
       )}
-      <SchemaForm schema={props.schema} value={value} onChange={setValue} help={POLICY_HELP} errorPath={field} error={field ? (error as Error).message : undefined} />
-      {error !== undefined && !field && <ErrorNotice error={error} />}
-      <div class="form-actions">
-        <Button onClick={props.onClose}>Cancel</Button>
-        <Button type="submit" variant="primary" busy={busy}>
-          {props.creating ? 'Create connection' : 'Save policies'}
-        </Button>
+      <PolicyForm value={value} onChange={setValue} hook={hook} onHookChange={setHook} disabled={props.readOnly} errorField={field} errorMessage={field ? (error as Error).message : undefined} />
+      {error !== undefined && !field && !fieldError(error, 'name') && <ErrorNotice error={error} />}
+      {field && <p class="field-error" role="alert">The policies were not saved: {(error as Error).message}</p>}
+      <div class="form-actions sticky-actions">
+        {props.readOnly ? (
+          <Button variant="primary" onClick={props.onClose}>
+            Close
+          </Button>
+        ) : (
+          <>
+            <Button onClick={props.onClose}>Cancel</Button>
+            <Button type="submit" variant="primary" busy={busy}>
+              {props.creating ? 'Create connection' : 'Save policies'}
+            </Button>
+          </>
+        )}
       </div>
     </form>
   );
 }
 
-function policySummary(p: Record<string, unknown>): string[] {
+/** The policies that differ from the defaults, in a few words each. */
+export function policySummary(p: Record<string, unknown>): string[] {
   const out: string[] = [];
   out.push(p.deleteMode === 'hard' ? 'Deletes are hard' : 'Deletes are soft');
   if (p.allowCreate === false) out.push('Creates refused');
   if (Array.isArray(p.allowedDomains) && p.allowedDomains.length) out.push(`Domains: ${(p.allowedDomains as string[]).join(', ')}`);
   if (p.emailImmutable) out.push('Email immutable');
   if (typeof p.defaultRole === 'string') out.push(`Default role: ${p.defaultRole}`);
+  if (p.lastOwnerRole === '') out.push('Last-owner protection off');
+  if (p.syntheticGroups === true) out.push('Synthetic Admins and Users');
   if (Array.isArray(p.roleRules) && p.roleRules.length) out.push(plural(p.roleRules.length, 'role rule'));
+  if (p.existingAccounts === 'link') out.push('Existing accounts linked');
+  if (p.principal === 'userName') out.push('Matched by userName');
+  if (p.hook && typeof p.hook === 'object') out.push(`Hook: ${'module' in (p.hook as object) ? 'module' : 'command'}`);
   return out;
 }
 
 export function ConnectionsPage() {
   const list = useLoad(() => api.get<{ connections: ConnectionInfo[]; managed: boolean }>('/connections'), []);
-  const schema = useLoad(() => api.get<{ schema: JsonSchema }>('/connection-policy-schema'), []);
-  const [editing, setEditing] = useState<{ connection?: ConnectionInfo; creating: boolean }>();
+  const policyInfo = useLoad(() => api.get<{ defaults: Policies }>('/connection-policy-schema'), []);
+  const [editing, setEditing] = useState<{ connection?: ConnectionInfo; creating: boolean; readOnly?: boolean }>();
   const [removing, setRemoving] = useState<ConnectionInfo>();
   const [busy, setBusy] = useState(false);
   const [toast, show] = useToast();
@@ -134,10 +139,14 @@ export function ConnectionsPage() {
                     </Button>
                   )}
                 </>
-              ) : undefined
+              ) : (
+                <Button small onClick={() => setEditing({ connection: c, creating: false, readOnly: true })} aria-label={`View policies of ${c.name}`}>
+                  View policies
+                </Button>
+              )
             }
           >
-            {c.source === 'config' && <p class="muted small">Declared in the config file: change it there and restart the gateway.</p>}
+            {c.source === 'config' && <p class="muted small">Declared in the config file, so read-only here: change it there and restart the gateway.</p>}
             <ul class="tag-list">
               {policySummary(c.policies).map((s) => (
                 <li key={s}>{s}</li>
@@ -168,10 +177,10 @@ export function ConnectionsPage() {
         ))}
       </div>
       <Dialog open={Boolean(editing)} wide title={editing?.creating ? 'New connection' : `Policies of ${editing?.connection?.name ?? ''}`} onClose={() => setEditing(undefined)}>
-        {editing && schema.data && (
+        {editing && policyInfo.data && (
           <PolicyEditor
             {...editing}
-            schema={schema.data.schema}
+            defaults={policyInfo.data.defaults}
             onClose={() => setEditing(undefined)}
             onSaved={(name) => {
               show(editing.creating ? `Connection ${name} created. Create a token for it on the Tokens page.` : `Policies of ${name} saved; they apply to the next request.`);

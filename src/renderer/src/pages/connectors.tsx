@@ -1,12 +1,13 @@
 /** Connectors: state and last error of each instance, configure from the type's schema, Test connection, dry-run, reconcile. */
 import { useState } from 'preact/hooks';
-import type { ConnectionInfo, ConnectorInfo, ConnectorTypeInfo, DriftReportInfo, DryRunOutcome, JobInfo, ResourcePage, TestOutcome } from '../../../gateway/admin/api-types';
+import type { ConnectionInfo, ConnectorInfo, ConnectorSaved, ConnectorTypeInfo, DriftReportInfo, DryRunOutcome, JobInfo, MappingRuleView, ProvisionReport, ResourcePage, TestOutcome } from '../../../gateway/admin/api-types';
 import { api, ApiError, followJob, query } from '../api';
 import { formatDateTime, humanize, plural, relative } from '../format';
+import { MappingEditor } from '../mapping-editor';
 import { editableConfig, SchemaForm, type FormValue, type JsonSchema, type SecretState } from '../schema-form';
-import { Badge, Button, Card, Dialog, EmptyState, ErrorNotice, Field, Loading, Notice, PageHeader, Progress, StateBadge, fieldError, useLoad, useToast } from '../ui';
+import { Badge, Button, Card, ChoiceGroup, Dialog, EmptyState, ErrorNotice, Field, Loading, Notice, PageHeader, Progress, StateBadge, fieldError, useLoad, useToast } from '../ui';
 
-export type ConnectorRow = ConnectorInfo & { secrets: SecretState[] };
+export type ConnectorRow = ConnectorInfo;
 
 export function TestResultView(props: { result: TestOutcome }) {
   const r = props.result;
@@ -27,6 +28,11 @@ export function TestResultView(props: { result: TestOutcome }) {
   );
 }
 
+const MODE_CHOICES = [
+  { value: 'async', label: 'Async (default)', hint: 'The SCIM response is sent once the change is safe in the gateway; the outbox delivers it right after, with retries. A target that is down never fails the identity provider.' },
+  { value: 'sync', label: 'Sync', hint: "The SCIM response waits for the target; its refusal becomes the IdP's error, and nothing is kept. Down: 503, retried by the IdP." },
+] as const;
+
 /** Add or change a connector; also the wizard's last step. */
 export function ConnectorEditor(props: {
   types: ConnectorTypeInfo[];
@@ -42,19 +48,25 @@ export function ConnectorEditor(props: {
   const [type, setType] = useState(existing?.type ?? props.types[0]?.type ?? '');
   const [id, setId] = useState(existing?.id ?? '');
   const [config, setConfig] = useState<FormValue>(() => editableConfig(existing?.config ?? {}));
-  const [mapping, setMapping] = useState(existing && Object.keys(existing.mapping).length ? JSON.stringify(existing.mapping, null, 2) : '');
+  const [mode, setMode] = useState<'async' | 'sync'>(existing?.mode ?? 'async');
+  const [mapping, setMapping] = useState<Record<string, MappingRuleView>>(() => existing?.mapping ?? {});
+  const [mappingProblem, setMappingProblem] = useState<string>();
   const [testing, setTesting] = useState(false);
   const [result, setResult] = useState<TestOutcome>();
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<unknown>();
+  // Saved, but the connector did not start: stay here to fix it (later saves change the same connector).
+  const [notStarted, setNotStarted] = useState<{ id: string; error?: string; secrets: SecretState[] }>();
   const t = props.types.find((x) => x.type === type);
   const suggestedId = `${type}-${connection}`.replace(/[^a-z0-9_-]/g, '-').slice(0, 63);
+  const locked = Boolean(existing || notStarted);
 
   const test = async () => {
     setTesting(true);
     setResult(undefined);
     try {
-      setResult(await api.post<TestOutcome>('/connectors/test', { type, config, ...(existing ? { id: existing.id } : {}) }));
+      const savedId = existing?.id ?? notStarted?.id;
+      setResult(await api.post<TestOutcome>('/connectors/test', { type, config, ...(savedId ? { id: savedId } : {}) }));
     } catch (err) {
       setResult({ ok: false, message: (err as Error).message, durationMs: 0 });
     } finally {
@@ -63,20 +75,23 @@ export function ConnectorEditor(props: {
   };
   const save = async (e: Event) => {
     e.preventDefault();
-    setSaving(true);
-    setError(undefined);
-    let parsedMapping: unknown = {};
-    try {
-      parsedMapping = mapping.trim() ? JSON.parse(mapping) : {};
-    } catch {
-      setError(new ApiError(400, 'invalid', 'The attribute mapping is not valid JSON.', 'mapping'));
-      setSaving(false);
+    if (mappingProblem) {
+      setError(new ApiError(400, 'invalid', mappingProblem, 'mapping'));
       return;
     }
-    const finalId = (id || suggestedId).trim();
+    setSaving(true);
+    setError(undefined);
+    const finalId = (notStarted?.id ?? (id || suggestedId)).trim();
     try {
-      await api.put(`/connections/${encodeURIComponent(connection)}/connectors/${encodeURIComponent(finalId)}`, { type, config, mapping: parsedMapping });
-      props.onSaved(finalId);
+      const saved = await api.put<ConnectorSaved>(`/connections/${encodeURIComponent(connection)}/connectors/${encodeURIComponent(finalId)}`, { type, config, mode, mapping });
+      if (saved.connector.state === 'failed') {
+        // Which secrets are stored now (set / not set), for the form.
+        const rows = await api.get<{ connectors: ConnectorRow[] }>('/connectors').catch(() => undefined);
+        const secrets = rows?.connectors.find((c) => c.id === finalId)?.secrets ?? [];
+        setNotStarted({ id: finalId, ...(saved.connector.error ? { error: saved.connector.error } : {}), secrets });
+        // Typed secrets are stored now: clear them from the form, as on any saved connector.
+        setConfig((c) => withoutSecrets(c, t));
+      } else props.onSaved(finalId);
     } catch (err) {
       setError(err);
     } finally {
@@ -84,12 +99,17 @@ export function ConnectorEditor(props: {
     }
   };
   if (props.types.length === 0) return <Notice tone="warn">No connector types are installed.</Notice>;
+  // A path that does not exist is found when the connector starts: its row is marked too.
+  const startMapping = /^mapping for "([^"]+)"/.exec(notStarted?.error ?? '')?.[1];
+  const mappingField = error instanceof ApiError && error.field?.startsWith('mapping') ? error.field : startMapping ? `mapping.${startMapping}` : undefined;
+  const mappingMessage = error instanceof ApiError && error.field?.startsWith('mapping') ? error.message : startMapping ? notStarted?.error : undefined;
+  const secretStates: SecretState[] = notStarted?.secrets ?? existing?.secrets ?? [];
   return (
     <form onSubmit={save} class="stack">
       <div class="form-grid">
         <Field label="Connection" hint="Whose changes this connector receives.">
           {(fid, d) => (
-            <select id={fid} aria-describedby={d} class="input" value={connection} disabled={Boolean(existing)} onChange={(e) => setConnection(e.currentTarget.value)}>
+            <select id={fid} aria-describedby={d} class="input" value={connection} disabled={locked} onChange={(e) => setConnection(e.currentTarget.value)}>
               {props.connections.map((c) => (
                 <option key={c} value={c}>
                   {c}
@@ -104,10 +124,11 @@ export function ConnectorEditor(props: {
               id={fid}
               class="input"
               value={type}
-              disabled={Boolean(existing)}
+              disabled={locked}
               onChange={(e) => {
                 setType(e.currentTarget.value);
                 setConfig({});
+                setMapping({});
                 setResult(undefined);
               }}
             >
@@ -121,7 +142,7 @@ export function ConnectorEditor(props: {
         </Field>
         <Field label="Id" hint="Names it in the outbox, the audit log and links; cannot change later." error={fieldError(error, 'id')}>
           {(fid, d) => (
-            <input id={fid} aria-describedby={d} class="input" value={id} placeholder={suggestedId} disabled={Boolean(existing)} pattern="[a-z0-9][a-z0-9_\-]{0,62}" onInput={(e) => setId(e.currentTarget.value)} />
+            <input id={fid} aria-describedby={d} class="input" value={notStarted?.id ?? id} placeholder={suggestedId} disabled={locked} pattern="[a-z0-9][a-z0-9_\-]{0,62}" onInput={(e) => setId(e.currentTarget.value)} />
           )}
         </Field>
       </div>
@@ -129,29 +150,55 @@ export function ConnectorEditor(props: {
       {t && (
         <fieldset class="fieldset">
           <legend>Settings</legend>
-          <SchemaForm schema={t.configSchema as JsonSchema} value={config} onChange={setConfig} secrets={existing?.secrets} />
+          <SchemaForm schema={t.configSchema as JsonSchema} value={config} onChange={setConfig} secrets={secretStates} />
         </fieldset>
       )}
-      <details class="details">
-        <summary>Attribute mapping (advanced)</summary>
-        <Field label="Mapping as JSON" hint='Target attribute -> SCIM path, merged over the default mapping, e.g. {"mail": "emails[type eq \"work\"].value"}.' error={fieldError(error, 'mapping')}>
-          {(fid, d) => <textarea id={fid} aria-describedby={d} class="input mono" rows={5} value={mapping} onInput={(e) => setMapping(e.currentTarget.value)} />}
-        </Field>
-        {t?.defaultMapping && <pre class="code small">{JSON.stringify(t.defaultMapping, null, 2)}</pre>}
-      </details>
+      <fieldset class="fieldset">
+        <legend>Delivery</legend>
+        <ChoiceGroup legend="When the identity provider hears back" value={mode} onChange={setMode} options={MODE_CHOICES} testId="connector-mode" />
+      </fieldset>
+      {t && (
+        <details class="details" open={Object.keys(mapping).length > 0 || mappingField !== undefined}>
+          <summary>
+            Attribute mapping {Object.keys(mapping).length > 0 ? <span class="muted">({plural(Object.keys(mapping).length, 'change')})</span> : <span class="muted">(default)</span>}
+          </summary>
+          <p class="hint">
+            Which SCIM attribute fills each attribute the connector receives. The rows here change or add to the default mapping; a SCIM path may be a sub-attribute, a value path (<span class="mono">emails[type eq "work"].value</span>) or an extension attribute with its URN.
+          </p>
+          <MappingEditor key={type} value={mapping} onChange={setMapping} onProblem={setMappingProblem} defaults={t.defaultMapping} errorField={mappingField} errorMessage={mappingMessage} />
+        </details>
+      )}
       {result && <TestResultView result={result} />}
-      {error !== undefined && !(error instanceof ApiError && (error.field === 'mapping' || error.field === 'id')) && <ErrorNotice error={error} />}
+      {notStarted && (
+        <Notice tone="bad" title={`Saved, but ${notStarted.id} did not start`}>
+          <p>{notStarted.error ?? 'The gateway could not start it.'}</p>
+          <p class="small">Fix the setting it names and save again; until then its deliveries wait in the outbox.</p>
+        </Notice>
+      )}
+      {error !== undefined && !(error instanceof ApiError && error.field === 'id') && <ErrorNotice error={error} />}
       <div class="form-actions">
-        {props.onCancel && <Button onClick={props.onCancel}>{props.cancelLabel ?? 'Cancel'}</Button>}
+        {props.onCancel && <Button onClick={props.onCancel}>{notStarted ? 'Close' : (props.cancelLabel ?? 'Cancel')}</Button>}
         <Button onClick={test} busy={testing}>
           Test connection
         </Button>
         <Button type="submit" variant="primary" busy={saving}>
-          {existing ? 'Save' : 'Add connector'}
+          {locked ? 'Save' : 'Add connector'}
         </Button>
       </div>
     </form>
   );
+}
+
+/** The config without the secret values typed into it (they are in the secret store once saved). */
+function withoutSecrets(config: FormValue, t: ConnectorTypeInfo | undefined): FormValue {
+  const out = structuredClone(config);
+  for (const f of t?.secretFields ?? []) {
+    const parts = f.path.split('.');
+    let node: FormValue | undefined = out;
+    for (const p of parts.slice(0, -1)) node = node && typeof node[p] === 'object' ? (node[p] as FormValue) : undefined;
+    if (node && typeof node[parts[parts.length - 1]] === 'string') delete node[parts[parts.length - 1]];
+  }
+  return out;
 }
 
 function DryRunDialog(props: { connector?: ConnectorRow; onClose: () => void }) {
@@ -233,6 +280,118 @@ function DryRunDialog(props: { connector?: ConnectorRow; onClose: () => void }) 
   );
 }
 
+/**
+ * The secrets worth a line on the card: those set, and those required. A type may offer several
+ * optional ones of which its settings use one (rest: a password, or a token, or a key).
+ */
+function shownSecrets(c: ConnectorRow): ConnectorRow['secrets'] {
+  return c.secrets.filter((x) => x.set || x.env || x.required);
+}
+
+/** Provision existing users: for a connector added after the users existed. */
+function ProvisionDialog(props: { connector?: ConnectorRow; onClose: () => void; onDone: () => void }) {
+  const c = props.connector;
+  const [job, setJob] = useState<JobInfo>();
+  const [error, setError] = useState<unknown>();
+  const canRead = Boolean(c?.capabilities.read);
+  const report = job?.state === 'done' ? (job.result as ProvisionReport) : undefined;
+  const start = async () => {
+    if (!c) return;
+    setError(undefined);
+    try {
+      const started = await api.post<JobInfo>(`/connectors/${encodeURIComponent(c.id)}/provision-existing`);
+      const done = await followJob(started, setJob);
+      if (done.state === 'failed') setError(new Error(done.error));
+      props.onDone();
+    } catch (err) {
+      setError(err);
+    }
+  };
+  const close = () => {
+    if (job?.state === 'running') return;
+    setJob(undefined);
+    setError(undefined);
+    props.onClose();
+  };
+  return (
+    <Dialog open={Boolean(c)} wide={canRead} title={`Provision existing users to ${c?.id ?? ''}`} onClose={close}>
+      {c && !canRead && (
+        <>
+          <Notice tone="info" title="This connector cannot list its accounts">
+            The gateway cannot tell which users {c.id} lacks, so it cannot provision them all at once. Existing users of {c.connection} reach it on their next change from the identity provider (any update, e.g. a changed title, or unassigning and reassigning the app); new users reach it at once.
+          </Notice>
+          <div class="form-actions">
+            <Button variant="primary" onClick={close}>
+              Close
+            </Button>
+          </div>
+        </>
+      )}
+      {c && canRead && (
+        <>
+          <p>
+            The gateway compares the users of connection <strong>{c.connection}</strong> with the accounts {c.id} lists. It queues a create for each user the target lacks and an update for each that differs, through the outbox like any change. Accounts it does not manage are reported, never touched.
+          </p>
+          {job?.state === 'running' && <Progress value={job.done} max={job.total} label={job.step} />}
+          {report && <ProvisionReportView report={report} />}
+          {error !== undefined && <ErrorNotice error={error} />}
+          <div class="form-actions">
+            <Button onClick={close} disabled={job?.state === 'running'}>
+              {report ? 'Close' : 'Cancel'}
+            </Button>
+            {!report && (
+              <Button variant="primary" busy={job?.state === 'running'} onClick={start}>
+                Provision existing users
+              </Button>
+            )}
+          </div>
+        </>
+      )}
+    </Dialog>
+  );
+}
+
+function ProvisionReportView(props: { report: ProvisionReport }) {
+  const r = props.report;
+  const problems = r.failed + r.waiting;
+  return (
+    <div class="stack" data-testid="provision-report">
+      <Notice tone={problems > 0 ? 'warn' : 'ok'} title={r.repairsQueued === 0 ? `${r.connector} already has every user` : problems > 0 ? `${plural(r.delivered, 'user')} provisioned; ${problems} did not arrive yet` : `${plural(r.delivered, 'user')} provisioned to ${r.connector}`} live>
+        {problems > 0 && (
+          <p>
+            {r.failed > 0 && <>{plural(r.failed, 'change')} refused by the target. </>}
+            {r.waiting > 0 && <>{plural(r.waiting, 'change')} still waiting (the target is slow or down). </>}
+            <a href="#/outbox">See the outbox</a>.
+          </p>
+        )}
+      </Notice>
+      <dl class="stat-row">
+        <div>
+          <dt>Compared</dt>
+          <dd>{r.checked}</dd>
+        </div>
+        <div>
+          <dt>Missing</dt>
+          <dd>{r.missing}</dd>
+        </div>
+        <div>
+          <dt>Different</dt>
+          <dd>{r.different}</dd>
+        </div>
+        <div>
+          <dt>Not managed</dt>
+          <dd>{r.extra}</dd>
+        </div>
+        <div>
+          <dt>Repairs queued</dt>
+          <dd>{r.repairsQueued}</dd>
+        </div>
+      </dl>
+      {r.inFlight > 0 && <p class="muted small">{plural(r.inFlight, 'user')} had changes on their way already and were not compared.</p>}
+    </div>
+  );
+}
+
 function ReconcilePanel(props: { connectors: ConnectorRow[] }) {
   const data = useLoad(() => api.get<{ reports: DriftReportInfo[]; running: JobInfo[] }>('/reconciliations'), []);
   const [job, setJob] = useState<JobInfo>();
@@ -301,6 +460,7 @@ export function ConnectorsPage() {
   const [editing, setEditing] = useState<{ existing?: ConnectorRow }>();
   const [dryRun, setDryRun] = useState<ConnectorRow>();
   const [removing, setRemoving] = useState<ConnectorRow>();
+  const [provisioning, setProvisioning] = useState<ConnectorRow>();
   const [tests, setTests] = useState<Record<string, TestOutcome | 'busy'>>({});
   const [toast, show] = useToast();
   const runtimeConnections = (connections.data?.connections ?? []).filter((c) => c.source === 'runtime').map((c) => c.name);
@@ -326,6 +486,11 @@ export function ConnectorsPage() {
     setRemoving(undefined);
   };
   const rows = list.data?.connectors ?? [];
+  // A connector saved but not started is on the list too: look again whenever the form closes.
+  const closeEditor = () => {
+    setEditing(undefined);
+    void list.reload();
+  };
   return (
     <>
       <PageHeader
@@ -394,6 +559,16 @@ export function ConnectorsPage() {
                   {c.connection} {c.source === 'config' && <span class="muted small">(config file)</span>}
                 </dd>
               </div>
+              {c.since && (
+                <div>
+                  <dt>{c.state === 'failed' ? 'Failed to start' : 'Started'}</dt>
+                  <dd title={formatDateTime(c.since)}>{relative(c.since)}</dd>
+                </div>
+              )}
+              <div>
+                <dt>Delivery</dt>
+                <dd>{c.mode === 'sync' ? <>Sync <span class="muted small">(the IdP waits for the target)</span></> : 'Async, through the outbox'}</dd>
+              </div>
               <div>
                 <dt>Outbox</dt>
                 <dd>
@@ -407,19 +582,46 @@ export function ConnectorsPage() {
                 </dd>
               </div>
               <div>
+                <dt>Mapping</dt>
+                <dd>{Object.keys(c.mapping).length === 0 ? <span class="muted">default</span> : <span class="mono small">{Object.keys(c.mapping).join(', ')}</span>}</dd>
+              </div>
+              {shownSecrets(c).length > 0 && (
+                <div>
+                  <dt>Secrets</dt>
+                  <dd>
+                    <ul class="inline-list">
+                      {shownSecrets(c).map((x) => (
+                        <li key={x.path}>
+                          <span class="mono small">{x.path}</span> <Badge tone={x.set ? 'ok' : x.required ? 'bad' : 'neutral'} dot={false}>{x.env ? `from $${x.env}` : x.set ? 'set' : 'not set'}</Badge>
+                        </li>
+                      ))}
+                    </ul>
+                  </dd>
+                </div>
+              )}
+              <div>
                 <dt>Can</dt>
                 <dd class="small">{Object.keys(c.capabilities).map(humanize).join(', ') || '—'}</dd>
               </div>
-              {c.secrets.length > 0 && (
+              {c.state === 'running' && (
                 <div>
-                  <dt>Secrets</dt>
-                  <dd class="small">{c.secrets.map((s) => `${s.path}: ${s.env ? `from $${s.env}` : s.set ? 'set' : s.required ? 'NOT SET' : 'not set'}`).join(' · ')}</dd>
+                  <dt>Existing users</dt>
+                  <dd>
+                    {c.capabilities.read ? (
+                      <Button small onClick={() => setProvisioning(c)} aria-label={`Provision existing users to ${c.id}`}>
+                        Provision existing users
+                      </Button>
+                    ) : (
+                      <span class="small">Reach it on their next change: it cannot list its accounts, so the gateway cannot tell which ones it lacks.</span>
+                    )}
+                  </dd>
                 </div>
               )}
             </dl>
             {c.error && (
-              <Notice tone="bad" title="Not running">
-                {c.error}
+              <Notice tone="bad" title="Why it is not running">
+                <p>{c.error}</p>
+                {c.source === 'runtime' && <p class="small">Its deliveries wait in the outbox. <Button small variant="ghost" onClick={() => setEditing({ existing: c })}>Fix its configuration</Button></p>}
               </Notice>
             )}
             {c.lastDeliveryError && (
@@ -432,13 +634,13 @@ export function ConnectorsPage() {
         );
       })}
       {rows.length > 0 && <ReconcilePanel connectors={rows} />}
-      <Dialog open={Boolean(editing)} wide title={editing?.existing ? `Configure ${editing.existing.id}` : 'Add a connector'} onClose={() => setEditing(undefined)}>
+      <Dialog open={Boolean(editing)} wide title={editing?.existing ? `Configure ${editing.existing.id}` : 'Add a connector'} onClose={closeEditor}>
         {editing && types.data && (
           <ConnectorEditor
             types={types.data.types}
             connections={editing.existing ? [editing.existing.connection] : runtimeConnections}
             existing={editing.existing}
-            onCancel={() => setEditing(undefined)}
+            onCancel={closeEditor}
             onSaved={(id) => {
               show(`Connector ${id} saved and restarted.`);
               setEditing(undefined);
@@ -448,6 +650,7 @@ export function ConnectorsPage() {
         )}
       </Dialog>
       <DryRunDialog connector={dryRun} onClose={() => setDryRun(undefined)} />
+      <ProvisionDialog connector={provisioning} onClose={() => setProvisioning(undefined)} onDone={() => void list.reload()} />
       <Dialog open={Boolean(removing)} title={`Remove connector ${removing?.id ?? ''}?`} onClose={() => setRemoving(undefined)}>
         <p>The connector stops and receives no more changes. Nothing is removed from the target system.</p>
         <div class="form-actions">

@@ -1,10 +1,10 @@
 /** Users and groups of a connection: search, page, and one resource with its links, deliveries and audit trail. */
 import { useEffect, useState } from 'preact/hooks';
-import type { AuditRecordInfo, ConnectionInfo, ResourceDetail, ResourcePage } from '../../../gateway/admin/api-types';
-import { api, query } from '../api';
+import type { AuditRecordInfo, ConnectionInfo, ResourceDetail, ResourcePage, UserEditBody } from '../../../gateway/admin/api-types';
+import { api, ApiError, query } from '../api';
 import { formatDateTime, relative } from '../format';
 import { href, navigate } from '../router';
-import { Badge, Button, Card, EmptyState, ErrorNotice, Field, Loading, PageHeader, Pager, Segmented, StateBadge, useLoad } from '../ui';
+import { Badge, Button, Card, ChoiceGroup, EmptyState, ErrorNotice, Field, Loading, Notice, PageHeader, Pager, Segmented, StateBadge, useLoad, useToast } from '../ui';
 
 const PAGE = 25;
 
@@ -44,10 +44,110 @@ function short(v: unknown): string {
   return s.length > 120 ? `${s.slice(0, 117)}…` : s;
 }
 
+/**
+ * Role, user type and active state of a user, changed by the admin. The change goes through the
+ * connection's policies like the identity provider's; the later change wins, from either side.
+ */
+function UserEditCard(props: { connection: string; detail: ResourceDetail; onSaved: (d: ResourceDetail) => void }) {
+  const { summary, edit } = props.detail;
+  const [role, setRole] = useState(summary.role ?? '');
+  const [userType, setUserType] = useState(summary.userType ?? '');
+  const [active, setActive] = useState<'active' | 'inactive'>(summary.active === false ? 'inactive' : 'active');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>();
+  const [toast, show] = useToast();
+  if (!edit) return null;
+  const listId = `roles-${summary.id}`;
+  const changes: UserEditBody = {};
+  if (!edit.roleFromGroups && role.trim() && role.trim() !== (summary.role ?? '')) changes.role = role.trim();
+  if (userType.trim() && userType.trim() !== (summary.userType ?? '')) changes.userType = userType.trim();
+  if ((active === 'active') !== (summary.active !== false)) changes.active = active === 'active';
+  const dirty = Object.keys(changes).length > 0;
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(undefined);
+    try {
+      const next = await api.patch<ResourceDetail>(`/connections/${encodeURIComponent(props.connection)}/users/${encodeURIComponent(summary.id)}`, changes);
+      setRole(next.summary.role ?? '');
+      setUserType(next.summary.userType ?? '');
+      setActive(next.summary.active === false ? 'inactive' : 'active');
+      show(next.links.length ? 'Saved. The connectors receive the change through the outbox.' : 'Saved. This connection has no connector to send it to.');
+      props.onSaved(next);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Card title="Role and state">
+      {toast}
+      {!edit.available ? (
+        <p class="muted">Editing users is not available in this gateway.</p>
+      ) : (
+        <form class="stack" onSubmit={save}>
+          <p class="hint">
+            The change goes through the connection's policies (last-owner protection, role rules, its hook) and its connectors, and is in the audit log under your name, like a change from the identity provider. There is no lock between the two: the later change wins, so the identity provider may set these again on its next update of this user.
+          </p>
+          <div class="form-grid">
+            <Field
+              label="Role"
+              hint={
+                edit.roleFromGroups
+                  ? 'This connection gives roles from groups (role rules or synthetic groups): change the groups in the identity provider.'
+                  : edit.lastOwnerRole && summary.role === edit.lastOwnerRole
+                    ? `The last active user with role "${edit.lastOwnerRole}" keeps it and stays active (the connection's last-owner protection).`
+                    : undefined
+              }
+              error={error instanceof ApiError && error.field === 'role' ? error.message : undefined}
+            >
+              {(id, d) => (
+                <>
+                  <input id={id} aria-describedby={d} class="input" list={listId} value={role} disabled={edit.roleFromGroups} onInput={(e) => setRole(e.currentTarget.value)} />
+                  <datalist id={listId}>
+                    {edit.knownRoles.map((r) => (
+                      <option key={r} value={r} />
+                    ))}
+                  </datalist>
+                </>
+              )}
+            </Field>
+            <Field label="User type">
+              {(id) => <input id={id} class="input" value={userType} placeholder="Internal" onInput={(e) => setUserType(e.currentTarget.value)} />}
+            </Field>
+          </div>
+          <ChoiceGroup
+            legend="State"
+            value={active}
+            onChange={setActive}
+            options={[
+              { value: 'active', label: 'Active', hint: 'Can sign in to the target systems.' },
+              { value: 'inactive', label: 'Deactivated', hint: 'Deactivated in the target systems; the record and its role are kept.' },
+            ]}
+          />
+          {error !== undefined && !(error instanceof ApiError && error.field === 'role') && (
+            <Notice tone="bad" title="Not saved">
+              {(error as Error).message}
+            </Notice>
+          )}
+          <div class="form-actions">
+            <Button type="submit" variant="primary" busy={busy} disabled={!dirty}>
+              Save changes
+            </Button>
+          </div>
+        </form>
+      )}
+    </Card>
+  );
+}
+
 function Detail(props: { connection: string; type: 'users' | 'groups'; id: string }) {
   const d = useLoad(() => api.get<ResourceDetail>(`/connections/${encodeURIComponent(props.connection)}/${props.type}/${encodeURIComponent(props.id)}`), [props.connection, props.type, props.id]);
-  if (!d.data) return d.error ? <ErrorNotice error={d.error} retry={d.reload} /> : <Loading />;
-  const { summary, links } = d.data;
+  const [saved, setSaved] = useState<ResourceDetail>();
+  const data = saved ?? d.data;
+  if (!data) return d.error ? <ErrorNotice error={d.error} retry={d.reload} /> : <Loading />;
+  const { summary, links } = data;
   return (
     <>
       <PageHeader
@@ -74,6 +174,17 @@ function Detail(props: { connection: string; type: 'users' | 'groups'; id: strin
           ) : (
             <p>{summary.memberCount} members</p>
           )}
+          {summary.role && (
+            <p class="small">
+              Role <strong>{summary.role}</strong>
+              {summary.userType && (
+                <>
+                  {' '}
+                  · {summary.userType}
+                </>
+              )}
+            </p>
+          )}
           <p class="small muted">Last changed {formatDateTime(summary.lastModified)}</p>
           {summary.email && <p class="small">{summary.email}</p>}
           {summary.externalId && <p class="small muted">External id: <span class="mono">{summary.externalId}</span></p>}
@@ -99,10 +210,11 @@ function Detail(props: { connection: string; type: 'users' | 'groups'; id: strin
           {links.some((l) => l.pending + l.dead > 0) && <a href="#/outbox">See the outbox</a>}
         </Card>
       </div>
-      {d.data.groups && d.data.groups.length > 0 && (
+      {summary.type === 'User' && data.edit && <UserEditCard key={summary.id} connection={props.connection} detail={data} onSaved={setSaved} />}
+      {data.groups && data.groups.length > 0 && (
         <Card title="Groups">
           <ul class="inline-list">
-            {d.data.groups.map((g) => (
+            {data.groups.map((g) => (
               <li key={g.value}>
                 <a href={href('directory', props.connection, 'groups', g.value)}>{g.display ?? g.value}</a>
               </li>
@@ -110,28 +222,28 @@ function Detail(props: { connection: string; type: 'users' | 'groups'; id: strin
           </ul>
         </Card>
       )}
-      {d.data.members && (
-        <Card title={`Members (${d.data.membersTotal})`}>
-          {d.data.members.length === 0 ? (
+      {data.members && (
+        <Card title={`Members (${data.membersTotal})`}>
+          {data.members.length === 0 ? (
             <p class="muted">No members.</p>
           ) : (
             <ul class="inline-list">
-              {d.data.members.map((m) => (
+              {data.members.map((m) => (
                 <li key={m.value}>
                   <a href={href('directory', props.connection, m.type === 'Group' ? 'groups' : 'users', m.value)}>{m.display ?? m.value}</a>
                 </li>
               ))}
             </ul>
           )}
-          {(d.data.membersTotal ?? 0) > d.data.members.length && <p class="muted small">Showing the first {d.data.members.length}.</p>}
+          {(data.membersTotal ?? 0) > data.members.length && <p class="muted small">Showing the first {data.members.length}.</p>}
         </Card>
       )}
       <Card title="Audit trail">
-        <AuditTrail records={d.data.audit} />
+        <AuditTrail records={data.audit} />
       </Card>
       <details class="details">
         <summary>As SCIM returns it</summary>
-        <pre class="code small">{JSON.stringify(d.data.resource, null, 2)}</pre>
+        <pre class="code small">{JSON.stringify(data.resource, null, 2)}</pre>
       </details>
     </>
   );
@@ -158,7 +270,7 @@ export function DirectoryPage(props: { connection?: string; type: 'users' | 'gro
   const users = props.type === 'users';
   return (
     <>
-      <PageHeader title="Users and groups" description="What the identity providers have provisioned, per connection. Read-only: changes come from the identity provider." />
+      <PageHeader title="Users and groups" description="What the identity providers have provisioned, per connection. Open a user to change its role or state." />
       <Card>
         <div class="toolbar">
           <Field label="Connection">

@@ -5,7 +5,7 @@ import { api } from '../api';
 import { TrafficChart } from '../chart';
 import { formatDateTime, plural, relative } from '../format';
 import { href } from '../router';
-import { Badge, Button, Card, CopyField, EmptyState, ErrorNotice, LinkButton, Loading, Notice, PageHeader, useLoad } from '../ui';
+import { Badge, Button, Card, CopyField, EmptyState, ErrorNotice, LinkButton, Loading, Notice, PageHeader, StateBadge, useLoad } from '../ui';
 
 function statusTone(status: number): 'ok' | 'warn' | 'bad' {
   if (status < 400) return 'ok';
@@ -101,10 +101,11 @@ function ConnectionCard(props: { c: ConnectionStatus }) {
                 none: changes are kept here only. <a href="#/connectors">Add one</a>
               </span>
             ) : (
-              <ul class="inline-list">
+              <ul class="connector-states">
                 {c.connectors.map((k) => (
                   <li key={k.id}>
-                    <Badge tone={k.state === 'running' ? 'ok' : k.state === 'failed' ? 'bad' : 'neutral'}>{k.id}</Badge>
+                    <span class="mono-name">{k.id}</span> <StateBadge state={k.state} />
+                    {k.error && <p class="detail-text">{k.error}</p>}
                   </li>
                 ))}
               </ul>
@@ -122,6 +123,7 @@ export function StatusPage() {
   const [verify, setVerify] = useState<{ busy: boolean; result?: VerifyOutcome; error?: string }>({ busy: false });
   if (!data) return error ? <ErrorNotice error={error} retry={reload} /> : <Loading />;
   const noTokens = data.connections.every((c) => c.activeTokens === 0);
+  const failedConnectors = data.connections.flatMap((c) => c.connectors.filter((k) => k.state === 'failed').map((k) => ({ ...k, connection: c.name })));
   const runVerify = async () => {
     setVerify({ busy: true });
     try {
@@ -135,8 +137,22 @@ export function StatusPage() {
     <>
       <PageHeader title="Status" description="Whether each identity provider is reaching the gateway, and whether changes reach your systems. Refreshes every 10 seconds." />
       {data.keychain.warning && (
-        <Notice tone="warn" title={data.keychain.state === 'file' ? 'Connector secrets are not in an OS keychain' : 'Connector secrets'}>
+        <Notice tone="warn" title={data.keychain.state === 'file' ? 'Connector secrets are not in an OS keychain' : 'Connector secrets cannot be kept'}>
           {data.keychain.message}
+        </Notice>
+      )}
+      {failedConnectors.length > 0 && (
+        <Notice tone="bad" title={failedConnectors.length === 1 ? `Connector ${failedConnectors[0].id} is not running` : `${failedConnectors.length} connectors are not running`}>
+          <ul class="plain-list">
+            {failedConnectors.map((k) => (
+              <li key={k.id}>
+                <strong class="mono">{k.id}</strong> ({k.connection}): {k.error ?? 'stopped'}
+              </li>
+            ))}
+          </ul>
+          <p class="small">
+            Their deliveries wait in the outbox until they start. <a href="#/connectors">Open Connectors</a>
+          </p>
         </Notice>
       )}
       {!data.audit.ok && (
@@ -163,8 +179,11 @@ export function StatusPage() {
         <Card title="Secrets">
           <p>
             <Badge tone={data.keychain.warning ? 'warn' : 'ok'}>{data.keychain.state === 'keychain' ? 'OS keychain' : data.keychain.state === 'file' ? 'Encrypted file' : data.keychain.state === 'not-configured' ? 'Not configured' : data.keychain.state}</Badge>
+            {data.keychain.fallbackReason && <span class="muted small"> fallback</span>}
           </p>
-          <p class="muted small">{data.keychain.warning ? 'A fallback: see the warning above.' : data.keychain.message}</p>
+          <p class="muted small break">{data.keychain.location ?? data.keychain.message}</p>
+          {data.keychain.fallbackReason && <p class="small">Why not the keychain: {data.keychain.fallbackReason}.</p>}
+          {data.keychain.requested && <p class="muted small">Configured: secretsBackend {data.keychain.requested}</p>}
         </Card>
         <Card title="Audit log">
           <p>{data.audit.ok ? <Badge tone="ok">Chain intact</Badge> : <Badge tone="bad">Chain broken</Badge>}</p>
