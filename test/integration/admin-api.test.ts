@@ -959,6 +959,8 @@ describe('users edited from the console', () => {
     expect(last.body.error).toMatchObject({ code: 'conflict', message: expect.stringMatching(/^The change was refused: Cannot deactivate the last active user with role "owner"/) });
     const demote = await c.call('PATCH', path(owner.body.id), { role: 'member' });
     expect(demote.status).toBe(409);
+    const refusal = (await rig.gateway.audit.query({ resourceId: owner.body.id, result: 'failure' })).records[0];
+    expect(refusal).toMatchObject({ action: 'user.update', actor: { kind: 'admin', id: 'ada' }, detail: expect.stringMatching(/last active user with role "owner"/) });
 
     // The later write wins: the IdP's next update sets the role again.
     await scim.patch(`/Users/${dev.body.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: `${BRIDGE}:role`, value: 'member' }] });
