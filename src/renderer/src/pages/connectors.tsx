@@ -307,10 +307,12 @@ function ProvisionDialog(props: { connector?: ConnectorRow; onClose: () => void;
       setError(err);
     }
   };
+  // Closing while it runs is fine: the job goes on in the gateway, and the list reloads when it ends.
   const close = () => {
-    if (job?.state === 'running') return;
-    setJob(undefined);
-    setError(undefined);
+    if (job?.state !== 'running') {
+      setJob(undefined);
+      setError(undefined);
+    }
     props.onClose();
   };
   return (
@@ -336,9 +338,7 @@ function ProvisionDialog(props: { connector?: ConnectorRow; onClose: () => void;
           {report && <ProvisionReportView report={report} />}
           {error !== undefined && <ErrorNotice error={error} />}
           <div class="form-actions">
-            <Button onClick={close} disabled={job?.state === 'running'}>
-              {report ? 'Close' : 'Cancel'}
-            </Button>
+            <Button onClick={close}>{report || job?.state === 'running' ? 'Close' : 'Cancel'}</Button>
             {!report && (
               <Button variant="primary" busy={job?.state === 'running'} onClick={start}>
                 Provision existing users
