@@ -28,9 +28,6 @@ import {
   type VerifyResult,
 } from '../../audit/index.js';
 
-/** Transaction advisory lock of the chain's head (two-int key space, apart from resource locks). */
-export const AUDIT_LOCK: readonly [number, number] = [0x5c1b, 2];
-
 export interface AuditLogger {
   info(o: object, msg?: string): void;
   warn(o: object, msg?: string): void;
@@ -53,20 +50,15 @@ export function sanitizeDraft(draft: unknown): AuditDraft | undefined {
 
 /**
  * Appends sanitized drafts as the next records of the chain, inside the caller's transaction.
- * The lock is taken in its own statement: the head is then read with a snapshot taken after
- * every earlier holder committed (READ COMMITTED gives each statement a new snapshot).
+ * `SELECT ... FOR UPDATE` on the head row waits for any other append in flight and then returns
+ * the head as that one committed it (READ COMMITTED re-reads a row it waited for); the row stays
+ * locked until the caller commits, so no other instance can chain from the same head.
  */
 export async function appendInTransaction(client: pg.ClientBase, drafts: readonly AuditDraft[], time: string): Promise<AuditRecord[]> {
   if (drafts.length === 0) return [];
-  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...AUDIT_LOCK]);
-  const head = await client.query<{ seq: string; hash: string }>(
-    `SELECT h.seq::text AS seq, h.hash FROM (
-       (SELECT seq, hash FROM scim_audit ORDER BY seq DESC LIMIT 1)
-       UNION ALL SELECT seq, hash FROM scim_audit_anchor
-     ) h ORDER BY h.seq DESC LIMIT 1`,
-  );
-  let seq = head.rows[0] ? Number(head.rows[0].seq) + 1 : 1;
-  let prevHash = head.rows[0]?.hash ?? GENESIS_HASH;
+  const head = await client.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM scim_audit_head WHERE id = 1 FOR UPDATE');
+  let seq = Number(head.rows[0].seq) + 1;
+  let prevHash = head.rows[0].hash;
   const records: AuditRecord[] = [];
   for (const d of drafts) {
     const base = { ...d, seq, time, prevHash };
@@ -75,9 +67,13 @@ export async function appendInTransaction(client: pg.ClientBase, drafts: readonl
     prevHash = record.hash;
     seq++;
   }
+  const last = records[records.length - 1];
   await client.query(
-    `INSERT INTO scim_audit (seq, time, line, hash, store_seq, connection, action, actor_kind, actor_id, resource_type, resource_id, result)
-     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])`,
+    `WITH added AS (
+       INSERT INTO scim_audit (seq, time, line, hash, store_seq, connection, action, actor_kind, actor_id, resource_type, resource_id, result)
+       SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+     )
+     UPDATE scim_audit_head SET seq = $13, hash = $14 WHERE id = 1`,
     [
       records.map((r) => r.seq),
       records.map((r) => r.time),
@@ -91,6 +87,8 @@ export async function appendInTransaction(client: pg.ClientBase, drafts: readonl
       records.map((r) => r.resource?.type ?? null),
       records.map((r) => r.resource?.id ?? null),
       records.map((r) => r.result),
+      last.seq,
+      last.hash,
     ],
   );
   return records;
@@ -303,7 +301,7 @@ export class PostgresAuditLog implements AuditLog {
     const client = await this.pool().connect();
     try {
       await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1, $2)', [...AUDIT_LOCK]);
+      await client.query('SELECT 1 FROM scim_audit_head WHERE id = 1 FOR UPDATE'); // no append meanwhile
       // the prefix ends before the first record that is young enough (clock steps back keep it contiguous)
       const last = await client.query<{ seq: string; hash: string }>(
         `SELECT a.seq::text AS seq, a.hash FROM scim_audit a

@@ -191,6 +191,8 @@ export async function migrateLowdbToPostgres(options: MigrateOptions): Promise<M
         );
       }
       if (anchor) await client.query('INSERT INTO scim_audit_anchor (id, seq, hash, updated_at) VALUES (1, $1, $2, $3)', [anchor.seq, anchor.hash, new Date().toISOString()]);
+      const head = records.at(-1)?.record ?? anchor;
+      if (head) await client.query('UPDATE scim_audit_head SET seq = $1, hash = $2 WHERE id = 1', [head.seq, head.hash]);
       // later commits' seqs (and audit storeSeq) continue above the embedded store's
       if (maxStoreSeq > 0) await client.query("SELECT setval('scim_commit_seq', $1)", [maxStoreSeq]);
 
@@ -206,6 +208,7 @@ export async function migrateLowdbToPostgres(options: MigrateOptions): Promise<M
       const differ = (Object.keys(want) as Array<keyof typeof want>).filter((k) => got[k] !== want[k]);
       if (differ.length > 0) throw new Error(`The counts do not match after copying (${differ.map((k) => `${k}: ${got[k]} in the database, ${want[k]} in ${options.dataDir}`).join('; ')}); nothing was migrated.`);
       await client.query('COMMIT');
+      await client.query('ANALYZE scim_resources, scim_members, scim_tombstones, scim_outbox, scim_links, scim_audit');
       return { users: want.users, groups: want.groups, members: want.members, tombstones: want.tombstones, outbox: want.outbox, links: want.links, auditRecords: want.audit, database };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -137,6 +137,14 @@ CREATE TABLE scim_audit (
 CREATE INDEX scim_audit_time ON scim_audit (time);
 CREATE INDEX scim_audit_actor ON scim_audit (actor_id, seq);
 CREATE INDEX scim_audit_resource ON scim_audit (resource_id, seq);
+-- The chain's head (seq and hash of the newest record). An append locks this row: appends from
+-- every instance queue on it, and each reads the head its predecessor committed.
+CREATE TABLE scim_audit_head (
+  id   integer PRIMARY KEY CHECK (id = 1),
+  seq  bigint  NOT NULL,
+  hash text    NOT NULL
+);
+INSERT INTO scim_audit_head (id, seq, hash) VALUES (1, 0, repeat('0', 64));
 -- Where the oldest kept record chains from once retention deleted older ones.
 CREATE TABLE scim_audit_anchor (
   id         integer PRIMARY KEY CHECK (id = 1),

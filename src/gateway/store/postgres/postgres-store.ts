@@ -151,6 +151,17 @@ function lockKey(connection: string, id: string): string {
   return BigInt.asIntN(64, createHash('sha256').update(`${connection}\u0000${id}`).digest().readBigUInt64BE(0)).toString();
 }
 
+/** The advisory lock keys of the resources a commit touches, sorted: two commits never wait on each other in a cycle. */
+function lockKeysOf(changes: readonly JournalChange[]): string[] {
+  const keys = new Set<string>();
+  for (const c of changes) {
+    if (c.op === 'create' || c.op === 'replace' || c.op === 'delete') keys.add(lockKey(c.connection, c.id));
+    else if (c.op === 'members') keys.add(lockKey(c.connection, c.groupId));
+    else if (c.op === 'outbox.add') keys.add(lockKey(c.entry.connection, c.entry.resourceId));
+  }
+  return [...keys].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+}
+
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
 
@@ -237,6 +248,11 @@ export class PostgresStore implements Store {
       if (applied.length > 0) this.log.info({ database: this.location, versions: applied }, 'store: applied schema migrations');
       const icu = await client.query("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'");
       if (icu.rowCount) this.sortFold = (t) => `lower(${t} COLLATE "und-x-icu")`;
+      // Fresh statistics: after a bulk load (a migration, an IdP's first sync) the planner would
+      // otherwise still see empty tables until autovacuum gets to them, and scan.
+      await client.query('ANALYZE scim_resources, scim_members, scim_outbox, scim_links').catch((err: Error) => {
+        this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: could not ANALYZE the tables; queries may be slow until autovacuum does');
+      });
     } catch (err) {
       client.release();
       await pool.end().catch(() => undefined);
@@ -277,8 +293,12 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Runs `fn` in a transaction; serialization failures and deadlocks are retried, connection failures become 503. */
-  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>, isolation = ''): Promise<T> {
+  /**
+   * Runs `fn` in a transaction; serialization failures and deadlocks are retried, connection
+   * failures become 503. `prelude` (parameterless SQL) travels with BEGIN in one round trip; `fn`
+   * gets its last result.
+   */
+  private async transaction<T>(fn: (client: pg.PoolClient, prelude?: pg.QueryResult) => Promise<T>, isolation = '', prelude?: () => string): Promise<T> {
     const pool = this.db();
     for (let attempt = 1; ; attempt++) {
       let client: pg.PoolClient;
@@ -289,8 +309,8 @@ export class PostgresStore implements Store {
       }
       let broken = false;
       try {
-        await client.query(`BEGIN${isolation}`);
-        const result = await fn(client);
+        const begun = (await client.query(`BEGIN${isolation}${prelude ? `; ${prelude()}` : ''}`)) as unknown as pg.QueryResult | pg.QueryResult[];
+        const result = await fn(client, Array.isArray(begun) ? begun[begun.length - 1] : undefined);
         await client.query('COMMIT');
         return result;
       } catch (err) {
@@ -353,25 +373,17 @@ export class PostgresStore implements Store {
     // The same shape checks as the embedded store; JSON copies so nothing references the caller's objects.
     const changes = request.changes.map((c) => JSON.parse(JSON.stringify(toJournalChange(c))) as JournalChange);
     const expect = request.changes.map((c) => ('expectVersion' in c ? c.expectVersion : undefined));
-    const result = await this.transaction((client) => this.applyCommit(client, changes, expect, at));
+    const keys = lockKeysOf(changes);
+    // Locks and the commit's seq go with BEGIN (one round trip); the keys are integers we made.
+    const prelude = () =>
+      `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[${keys.join(',')}]::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l; SELECT nextval('scim_commit_seq')::text AS seq`;
+    const result = await this.transaction((client, first) => this.applyCommit(client, changes, expect, at, Number((first!.rows[0] as { seq: string }).seq)), '', prelude);
     hooks?.onApplied?.();
     return result;
   }
 
-  private async applyCommit(client: pg.PoolClient, changes: JournalChange[], expect: Array<number | undefined>, at: string): Promise<CommitResult> {
-    const lockKeys = new Set<string>();
-    for (const c of changes) {
-      if (c.op === 'create' || c.op === 'replace' || c.op === 'delete') lockKeys.add(lockKey(c.connection, c.id));
-      else if (c.op === 'members') lockKeys.add(lockKey(c.connection, c.groupId));
-      else if (c.op === 'outbox.add') lockKeys.add(lockKey(c.entry.connection, c.entry.resourceId));
-    }
-    const keys = [...lockKeys].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
-    // Locks in their own statement: later statements read what earlier holders committed.
-    await client.query(
-      'SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l',
-      [keys],
-    );
-    const seq = Number((await client.query<{ seq: string }>("SELECT nextval('scim_commit_seq')::text AS seq")).rows[0].seq);
+  /** Runs after BEGIN, the resource locks (statements after them read what earlier holders committed) and the seq. */
+  private async applyCommit(client: pg.PoolClient, changes: JournalChange[], expect: Array<number | undefined>, at: string, seq: number): Promise<CommitResult> {
     const txn: Txn = { at, start: new Map(), latest: new Map(), audit: [] };
 
     // Creates, replaces, deletes and outbox changes first, in order; then membership (as state.ts).
@@ -472,19 +484,27 @@ export class PostgresStore implements Store {
 
   private async replace(client: pg.PoolClient, c: Extract<JournalChange, { op: 'replace' }>, expect: number | undefined, txn: Txn): Promise<void> {
     const key = txnKey(c.connection, c.id);
-    const old = await this.target(client, c.connection, c.type, c.id);
-    this.checkVersion(c.type, c.id, old.version, key, expect, txn);
+    const start = txn.start.get(key);
+    if (expect !== undefined && start !== undefined) this.checkVersion(c.type, c.id, start, key, expect, txn);
     const data = c.type === 'Group' ? groupData(c.data) : c.data;
     const k = keysOf(c.type, data);
-    const inc = this.bump(key, old.version, txn);
+    const inc = start === undefined ? 1 : 0;
+    // One statement: the version check rides in the WHERE (the row is ours: its advisory lock is held).
     const r = await this.unique<ResourceRow>(
       client,
-      `UPDATE scim_resources AS r SET data = $3, version = version + $4, last_modified = $5, user_name_key = $6, external_id = $7, display_name_key = $8, email_keys = $9
-       WHERE r.connection = $1 AND r.id = $2 RETURNING ${RESOURCE_COLUMNS}`,
-      [c.connection, c.id, data, inc, txn.at, k.userName, k.externalId, k.displayName, k.emails],
+      `UPDATE scim_resources AS r SET data = $4, version = version + $5, last_modified = $6, user_name_key = $7, external_id = $8, display_name_key = $9, email_keys = $10
+       WHERE r.connection = $1 AND r.id = $2 AND r.type = $3 AND ($11::int IS NULL OR r.version = $11) RETURNING ${RESOURCE_COLUMNS}`,
+      [c.connection, c.id, c.type, data, inc, txn.at, k.userName, k.externalId, k.displayName, k.emails, start === undefined ? (expect ?? null) : null],
       { id: c.id, data },
     );
-    txn.latest.set(key, toResource(r.rows[0]));
+    const row = r.rows[0];
+    if (!row) {
+      const cur = await this.target(client, c.connection, c.type, c.id); // 404 when missing
+      this.checkVersion(c.type, c.id, cur.version, key, expect, txn); // else the 412
+      throw new Error(`store: replace of ${c.type} ${c.id} matched no row`);
+    }
+    if (inc === 1) txn.start.set(key, row.version - 1);
+    txn.latest.set(key, toResource(row));
   }
 
   private async remove(client: pg.PoolClient, c: Extract<JournalChange, { op: 'delete' }>, expect: number | undefined, txn: Txn): Promise<void> {
@@ -600,11 +620,27 @@ export class PostgresStore implements Store {
       }
       candidates.push(m);
     }
-    const values = candidates.filter((m) => isObject(m) && typeof m.value === 'string').map((m) => m.value);
-    const existing = new Set(
-      (await client.query<{ member_id: string }>('SELECT member_id FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = ANY($3::text[])', [connection, groupId, values])).rows.map((r) => r.member_id),
+    for (const m of candidates) {
+      if (!isObject(m) || typeof m.value !== 'string' || m.value === '') {
+        throw ScimError.invalidValue('members: every member needs a "value" (the id of a User or Group)');
+      }
+    }
+    // one query: which ids exist (and as what), and which are members already
+    const found = await client.query<{ id: string; type: ResourceType; member: boolean }>(
+      `SELECT r.id, r.type, EXISTS (SELECT 1 FROM scim_members m WHERE m.connection = r.connection AND m.group_id = $2 AND m.member_id = r.id) AS member
+         FROM scim_resources r WHERE r.connection = $1 AND r.id = ANY($3::text[])`,
+      [connection, groupId, candidates.map((m) => m.value)],
     );
-    const fresh = await this.resolveMembers(client, connection, candidates.filter((m) => !(isObject(m) && typeof m.value === 'string' && existing.has(m.value))));
+    const byId = new Map(found.rows.map((r) => [r.id, r]));
+    const fresh: Member[] = [];
+    for (const m of candidates) {
+      const hit = byId.get(m.value);
+      if (hit?.member) continue; // adding an existing member is a no-op
+      if (!hit) throw ScimError.invalidValue(`members: "${m.value}" is not the id of a User or Group in this connection`);
+      const member: Member = { value: m.value, type: hit.type };
+      if (typeof m.display === 'string') member.display = m.display;
+      fresh.push(member);
+    }
     return this.insertMembers(client, connection, groupId, fresh);
   }
 
@@ -742,8 +778,9 @@ export class PostgresStore implements Store {
   }
 
   async get(connection: string, type: ResourceType, id: string): Promise<StoredResource | undefined> {
-    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2 AND r.type = $3`, [connection, id, type]);
-    return r.rows[0] ? toResource(r.rows[0]) : undefined;
+    // by primary key alone (the type is checked here): no plan can prefer the paging index
+    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2`, [connection, id]);
+    return r.rows[0]?.type === type ? toResource(r.rows[0]) : undefined;
   }
 
   async findOne(connection: string, type: ResourceType, attr: IndexedAttribute, value: string): Promise<StoredResource | undefined> {
@@ -832,15 +869,19 @@ export class PostgresStore implements Store {
       return where.join(' AND ');
     };
 
-    const countParams = new Params();
-    const countWhere = base(countParams);
-    if (req.filter && filterSql === undefined) return this.queryInMemory(req, compiled!, members!, from, count);
-    const total = (await this.sql<{ n: number }>(`SELECT count(*)::int AS n FROM scim_resources r WHERE ${countWhere}`, countParams.values)).rows[0].n;
-    if (count === 0 || from >= total) return { totalResults: total, resources: [] };
     const params = new Params();
     const where = base(params);
+    if (req.filter && filterSql === undefined) return this.queryInMemory(req, compiled!, members!, from, count);
+    const countAll = async () => {
+      const p = new Params();
+      return (await this.sql<{ n: number }>(`SELECT count(*)::int AS n FROM scim_resources r WHERE ${base(p)}`, p.values)).rows[0].n;
+    };
+    if (count === 0) return { totalResults: await countAll(), resources: [] };
     const page = await this.page(where, params, req, from, count, sorted);
-    return { totalResults: total, resources: page };
+    // A short page is the last one: it tells the total (an IdP's `userName eq` lookup is one query).
+    if (page.length > 0 && page.length < count) return { totalResults: from + page.length, resources: page };
+    if (page.length === 0 && from === 0) return { totalResults: 0, resources: [] };
+    return { totalResults: await countAll(), resources: page };
   }
 
   private sqlContext(type: ResourceType, resolver: AttributeResolver, params: Params): SqlContext {
