@@ -219,7 +219,14 @@ describe.skipIf(!chromiumAvailable())('connections, connectors and users in the 
     // A script connector without listUsers cannot say who it lacks.
     await page.getByRole('button', { name: 'Add connector' }).click();
     const add = page.getByRole('dialog', { name: 'Add a connector' });
-    await add.getByLabel('Type', { exact: true }).selectOption('script');
+    // A setting of several kinds (the rest connector's auth) shows the chosen kind's fields: a token is a password field.
+    await add.getByLabel('Type', { exact: true }).first().selectOption('rest');
+    const auth = add.getByRole('group', { name: 'Auth' });
+    await auth.getByLabel('Type').selectOption('bearer');
+    expect(await auth.getByLabel('Token').getAttribute('type')).toBe('password');
+    expect(await auth.getByTestId('secret-state-auth.token').textContent()).toBe('not set');
+    await shotDialog(page, '48a-rest-settings');
+    await add.getByLabel('Type', { exact: true }).first().selectOption('script');
     await add.getByLabel('Id', { exact: true }).fill('batch');
     await add.getByRole('textbox', { name: 'Command', exact: true }).fill('/bin/true');
     await add.getByRole('button', { name: 'Add connector' }).click();

@@ -4,7 +4,7 @@
  * fields are password inputs that start empty and are never filled from the server: left empty,
  * the stored secret is kept. See docs/decisions/0011-console-stack.md.
  */
-import { useId } from 'preact/hooks';
+import { useId, useState } from 'preact/hooks';
 import { humanize } from './format';
 import { Button } from './ui';
 
@@ -108,6 +108,7 @@ interface FieldProps {
 
 function SchemaField(props: FieldProps) {
   const id = useId();
+  const [openAtStart] = useState(() => getAt(props.value, props.path) !== undefined);
   const s = simplify(props.schema);
   const key = props.path[props.path.length - 1];
   const dotted = props.path.join('.');
@@ -245,6 +246,20 @@ function SchemaField(props: FieldProps) {
     );
   }
   if (t === 'object' && s.properties) {
+    // An optional group (the rest connector's optional operations) is folded unless it was
+    // filled in when the form opened: what must be set comes first, the rest on demand. It stays
+    // a <details> while being typed into, so the focus never jumps.
+    if (optional) {
+      return (
+        <details class="details optional-group" open={openAtStart}>
+          <summary>{labelText}</summary>
+          {s.description && <p class="hint">{s.description}</p>}
+          <div class="stack">
+            <SchemaFields {...props} schema={s} />
+          </div>
+        </details>
+      );
+    }
     return (
       <fieldset class="fieldset">
         <legend>{labelText}</legend>
