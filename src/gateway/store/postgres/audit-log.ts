@@ -1,11 +1,14 @@
 /**
  * The audit log in PostgreSQL: one hash chain for every gateway instance on the database
- * (docs/decisions/0012-postgres-store.md). Records are appended under a transaction advisory
- * lock that also covers reading the chain's head, so seqs have no gap and no fork whichever
- * instance appends. A store commit appends its records inside its own transaction (all or
- * nothing with the change); refusals and other records without a commit append in a
- * transaction of their own. Each row keeps the record's canonical JSON (`line`), exactly what
- * its hash covers, so `verify` recomputes hashes as the file log does.
+ * (docs/decisions/0013-postgres-store.md). Two steps, as with the file log:
+ * 1. A store commit stages its records in `scim_audit_pending` inside its own transaction: all or
+ *    nothing with the change, and no lock shared with other commits (they still group-commit).
+ * 2. The chainer (whichever instance gets there) moves staged records into `scim_audit` in one
+ *    transaction that holds the chain's head row: it assigns seq, time, prevHash and hash, so the
+ *    chain has no gap and no fork whichever instances wrote. Commits kick it; a timer catches
+ *    what a killed instance staged; every read of the log chains first (read-your-writes).
+ * Each row keeps the record's canonical JSON (`line`), exactly what its hash covers, so `verify`
+ * recomputes hashes as the file log does.
  */
 import { once } from 'node:events';
 import type pg from 'pg';
@@ -48,17 +51,28 @@ export function sanitizeDraft(draft: unknown): AuditDraft | undefined {
   return out;
 }
 
+/** Stages a commit's sanitized drafts inside its transaction; the chainer hashes them later. */
+export async function stageInTransaction(client: pg.ClientBase, drafts: readonly AuditDraft[]): Promise<void> {
+  if (drafts.length === 0) return;
+  await client.query('INSERT INTO scim_audit_pending (draft) SELECT d FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(d, i) ORDER BY u.i', [drafts.map((d) => JSON.stringify(d))]);
+}
+
 /**
- * Appends sanitized drafts as the next records of the chain, inside the caller's transaction.
- * `SELECT ... FOR UPDATE` on the head row waits for any other append in flight and then returns
- * the head as that one committed it (READ COMMITTED re-reads a row it waited for); the row stays
- * locked until the caller commits, so no other instance can chain from the same head.
+ * Chains staged records and then `extra` drafts, in one transaction of the caller's. `SELECT ...
+ * FOR UPDATE` on the head row waits for another chainer and then returns the head as that one
+ * committed it (READ COMMITTED re-reads a row it waited for); the row stays locked until commit.
+ * Returns the records made from `extra`.
  */
-export async function appendInTransaction(client: pg.ClientBase, drafts: readonly AuditDraft[], time: string): Promise<AuditRecord[]> {
-  if (drafts.length === 0) return [];
+async function chainInTransaction(client: pg.ClientBase, time: string, extra: readonly AuditDraft[] = [], batch = 2000): Promise<{ records: AuditRecord[]; chained: number }> {
   const head = await client.query<{ seq: string; hash: string }>('SELECT seq::text AS seq, hash FROM scim_audit_head WHERE id = 1 FOR UPDATE');
   let seq = Number(head.rows[0].seq) + 1;
   let prevHash = head.rows[0].hash;
+  const staged = await client.query<{ draft: AuditDraft }>(
+    `DELETE FROM scim_audit_pending WHERE id IN (SELECT id FROM scim_audit_pending ORDER BY id LIMIT $1) RETURNING id, draft`,
+    [batch],
+  );
+  const drafts = [...(staged.rows as Array<{ id: string; draft: AuditDraft }>).sort((a, b) => Number(a.id) - Number(b.id)).map((r) => r.draft), ...extra];
+  if (drafts.length === 0) return { records: [], chained: 0 };
   const records: AuditRecord[] = [];
   for (const d of drafts) {
     const base = { ...d, seq, time, prevHash };
@@ -91,7 +105,7 @@ export async function appendInTransaction(client: pg.ClientBase, drafts: readonl
       last.hash,
     ],
   );
-  return records;
+  return { records: records.slice(records.length - extra.length), chained: staged.rows.length };
 }
 
 /** Checks one stored line on its own: valid record, canonical, hash matching. */
@@ -130,6 +144,8 @@ const PAGE = 2000;
 /** The AuditLog of a PostgreSQL store (the console, the jobs and `verify` use it like the file log). */
 export class PostgresAuditLog implements AuditLog {
   private checked?: Promise<VerifyResult>;
+  private chaining?: Promise<void>;
+  private again = false;
 
   constructor(
     private readonly pool: () => pg.Pool,
@@ -140,9 +156,11 @@ export class PostgresAuditLog implements AuditLog {
   /** Nothing to open: the store owns the connection pool and the schema. */
   async open(): Promise<void> {}
   async close(): Promise<void> {
+    await this.chaining;
     await this.checked?.catch(() => undefined);
   }
 
+  /** Records without a store commit (refusals, logins): chained at once, after what is staged. */
   async append(drafts: AuditDraft[]): Promise<AuditRecord[]> {
     const clean = drafts.map((d) => {
       const s = sanitizeDraft(d);
@@ -150,12 +168,19 @@ export class PostgresAuditLog implements AuditLog {
       return s;
     });
     if (clean.length === 0) return [];
+    return this.inTransaction(async (client) => {
+      const out = await chainInTransaction(client, this.now().toISOString(), clean, 1_000_000);
+      return out.records;
+    });
+  }
+
+  private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool().connect();
     try {
       await client.query('BEGIN');
-      const records = await appendInTransaction(client, clean, this.now().toISOString());
+      const result = await fn(client);
       await client.query('COMMIT');
-      return records;
+      return result;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
@@ -164,8 +189,44 @@ export class PostgresAuditLog implements AuditLog {
     }
   }
 
-  /** Every append is durable at its commit. */
-  async sync(): Promise<void> {}
+  /** Chains everything staged so far (whoever staged it); resolves once it is in the chain. */
+  async sync(): Promise<void> {
+    for (;;) {
+      const { chained } = await this.inTransaction((client) => chainInTransaction(client, this.now().toISOString()));
+      if (chained === 0) return;
+    }
+  }
+
+  /** A kick when records are staged (a cheap look, no lock): the timer that covers killed instances. */
+  async kickIfPending(): Promise<void> {
+    try {
+      const r = await this.pool().query('SELECT 1 FROM scim_audit_pending LIMIT 1');
+      if (r.rowCount) this.kick();
+    } catch {
+      /* the store is closing or the database is away: the next tick looks again */
+    }
+  }
+
+  /** Asks for a chaining pass soon (after a commit that staged records); never throws. */
+  kick(): void {
+    if (this.chaining) {
+      this.again = true;
+      return;
+    }
+    this.chaining = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.sync();
+        } catch (err) {
+          this.log.error({ err: (err as Error).message }, 'audit: could not chain staged records; they stay staged and are chained on the next attempt');
+          return;
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.chaining = undefined;
+    });
+  }
 
   /** Unused with PostgreSQL: commits write their records themselves, there is nothing to replay. */
   lastStoreSeq(): number {
@@ -181,6 +242,7 @@ export class PostgresAuditLog implements AuditLog {
   }
 
   async query(q: AuditQuery = {}): Promise<AuditPage> {
+    await this.sync(); // what was committed is in the answer
     const limit = Math.min(Math.max(Math.trunc(q.limit ?? 100), 1), 1000);
     const where: string[] = [];
     const params: unknown[] = [];
@@ -243,6 +305,7 @@ export class PostgresAuditLog implements AuditLog {
   }
 
   async export(options: ExportOptions, out: NodeJS.WritableStream): Promise<ExportSummary> {
+    await this.sync();
     const summary: ExportSummary = { records: 0, skipped: 0 };
     const write = async (text: string) => {
       if (!out.write(text)) await once(out, 'drain');
@@ -269,6 +332,7 @@ export class PostgresAuditLog implements AuditLog {
   }
 
   async verify(): Promise<VerifyResult> {
+    await this.sync();
     const anchor = (await this.pool().query<{ seq: string; hash: string }>('SELECT seq::text, hash FROM scim_audit_anchor')).rows[0];
     let expectedSeq = anchor ? Number(anchor.seq) + 1 : 1;
     let prevHash = anchor?.hash ?? GENESIS_HASH;

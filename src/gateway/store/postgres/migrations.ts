@@ -137,6 +137,11 @@ CREATE TABLE scim_audit (
 CREATE INDEX scim_audit_time ON scim_audit (time);
 CREATE INDEX scim_audit_actor ON scim_audit (actor_id, seq);
 CREATE INDEX scim_audit_resource ON scim_audit (resource_id, seq);
+-- Records of commits not yet chained: staged in the commit's transaction, chained soon after.
+CREATE TABLE scim_audit_pending (
+  id    bigserial PRIMARY KEY,
+  draft jsonb     NOT NULL
+);
 -- The chain's head (seq and hash of the newest record). An append locks this row: appends from
 -- every instance queue on it, and each reads the head its predecessor committed.
 CREATE TABLE scim_audit_head (

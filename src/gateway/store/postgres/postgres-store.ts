@@ -34,7 +34,7 @@ import type {
   StoreStats,
   StoredResource,
 } from '../types.js';
-import { appendInTransaction, PostgresAuditLog, sanitizeDraft } from './audit-log.js';
+import { PostgresAuditLog, sanitizeDraft, stageInTransaction } from './audit-log.js';
 import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 import { migrate } from './migrations.js';
 import { Params, sortLateral, translateFilter, translateSuperset, type SqlContext } from './sql-filter.js';
@@ -194,6 +194,7 @@ export class PostgresStore implements Store {
   private pool?: pg.Pool;
   private opened = false;
   private heartbeat?: NodeJS.Timeout;
+  private auditTimer?: NodeJS.Timeout;
   private readonly log: PostgresStoreLogger;
   private readonly leaseMs: number;
   private readonly fallbackScanLimit: number;
@@ -264,6 +265,10 @@ export class PostgresStore implements Store {
     // A live instance keeps its leases; a killed one stops renewing and its entries become due again.
     this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.heartbeat.unref();
+    // Records a killed instance staged but never chained: whoever is alive chains them.
+    this.auditTimer = setInterval(() => void this.auditLog.kickIfPending(), 1_000);
+    this.auditTimer.unref();
+    this.auditLog.kick();
     const stats = await this.stats();
     this.log.info({ database: this.location, instance: this.instanceId, users: stats.users, groups: stats.groups, ms: Math.round(performance.now() - t0) }, 'store: opened');
   }
@@ -271,7 +276,10 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (!this.opened) return;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.auditTimer) clearInterval(this.auditTimer);
     this.heartbeat = undefined;
+    this.auditTimer = undefined;
+    await this.auditLog.sync().catch((err: Error) => this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: audit records stay staged; the next instance to run chains them'));
     await this.auditLog.close();
     try {
       // hand our entries back at once instead of letting the leases run out
@@ -378,6 +386,7 @@ export class PostgresStore implements Store {
     const prelude = () =>
       `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[${keys.join(',')}]::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l; SELECT nextval('scim_commit_seq')::text AS seq`;
     const result = await this.transaction((client, first) => this.applyCommit(client, changes, expect, at, Number((first!.rows[0] as { seq: string }).seq)), '', prelude);
+    if (changes.some((c) => c.op === 'audit')) this.auditLog.kick();
     hooks?.onApplied?.();
     return result;
   }
@@ -410,7 +419,7 @@ export class PostgresStore implements Store {
         if (d) drafts.push(d);
         else this.log.error({ seq }, 'store: an audit record of a commit is not valid and was left out');
       }
-      await appendInTransaction(client, drafts, new Date().toISOString());
+      await stageInTransaction(client, drafts);
     }
 
     const resources: StoredResource[] = [];
