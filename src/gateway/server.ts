@@ -319,6 +319,8 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       connectorTypes,
       connections: () => connections,
       secrets: () => secretStore ?? opts.secrets,
+      // Console edits of users go through the same SCIM service (policies, outbox, audit).
+      scim: () => service,
       reconcile: (connector, repair) => reconciler.run(connector, repair),
       reconciliations: reconciler.reports,
       tokens,

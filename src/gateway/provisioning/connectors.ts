@@ -37,7 +37,8 @@ const mappingRuleSchema = z.union([
       const: z.union([z.string(), z.number(), z.boolean()]).optional(),
       /** SCIM paths whose values are joined with `separator` (missing ones are skipped): `["name.givenName", "name.familyName"]`. */
       concat: z.array(z.string().min(1)).min(2).optional(),
-      separator: z.string().default(' ').optional(),
+      /** Between the joined values; a space when left out. */
+      separator: z.string().optional(),
       transform: z.enum(['lowercase', 'uppercase', 'trim']).optional(),
       default: z.union([z.string(), z.number(), z.boolean()]).optional(),
     })
