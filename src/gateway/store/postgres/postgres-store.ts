@@ -870,7 +870,8 @@ export class PostgresStore implements Store {
       compiled = compileFilter(req.filter, req.resolver!, { read: (res, r) => readAttribute(res as unknown as StoredResource, r, memberMap) });
     }
     const base = (params: Params): string => {
-      const where = [`r.connection = ${params.add(req.connection)}`, `r.type = ${params.add(req.type)}`];
+      // the type as a literal: the partial unique indexes (type = 'User' ...) then match at plan time
+      const where = [`r.connection = ${params.add(req.connection)}`, req.type === 'User' ? `r.type = 'User'` : `r.type = 'Group'`];
       if (req.filter) {
         filterSql = translateFilter(req.filter, this.sqlContext(req.type, req.resolver!, params));
         if (filterSql !== undefined) where.push(`(${filterSql})`);

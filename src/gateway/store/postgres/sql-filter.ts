@@ -95,6 +95,11 @@ export function topValue(type: ResourceType, extension: string | undefined, cano
   return `(r.data -> ${params.add(canonical)})`;
 }
 
+/** `column = value`, false (never NULL) for a NULL column, so NOT works; and the column's index still serves it. */
+function notNullEq(column: string, placeholder: string): string {
+  return `(${column} IS NOT NULL AND ${column} = ${placeholder})`;
+}
+
 class Translator {
   private aliases = 0;
   constructor(private readonly ctx: SqlContext) {}
@@ -184,11 +189,11 @@ class Translator {
       case 'id':
         return r.def.caseExact ? `r.id = ${p.add(value)}` : undefined;
       case 'userName':
-        return type === 'User' && !r.def.caseExact ? `coalesce(r.user_name_key = ${p.add(value.toLowerCase())}, false)` : undefined;
+        return type === 'User' && !r.def.caseExact ? notNullEq('r.user_name_key', p.add(value.toLowerCase())) : undefined;
       case 'displayName':
-        return type === 'Group' && !r.def.caseExact ? `coalesce(r.display_name_key = ${p.add(value.toLowerCase())}, false)` : undefined;
+        return type === 'Group' && !r.def.caseExact ? notNullEq('r.display_name_key', p.add(value.toLowerCase())) : undefined;
       case 'externalId':
-        return r.def.caseExact ? `coalesce(r.external_id = ${p.add(value)}, false)` : undefined;
+        return r.def.caseExact ? notNullEq('r.external_id', p.add(value)) : undefined;
     }
     return undefined;
   }
