@@ -7,7 +7,7 @@
  * database's (unique indexes on keys the gateway computes exactly as the embedded store does).
  * The outbox is shared: outboxDue leases the head entry of each (connector, resource) with
  * FOR UPDATE SKIP LOCKED; a live instance renews its leases, a dead one's expire.
- * See docs/decisions/0012-postgres-store.md.
+ * See docs/decisions/0013-postgres-store.md.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
