@@ -1,10 +1,16 @@
 /**
  * The database goes away under a gateway on the PostgreSQL store: SCIM answers 503 (IdPs retry)
  * without the password in any answer or log line, nothing acknowledged is lost, and the gateway
- * works again by itself once the database is back. A config without databaseUrl is refused.
+ * works again by itself once the database is back. The password may come from the secret store;
+ * a config without databaseUrl is refused.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { openSecretStore } from '../../src/gateway/secrets/index.js';
+import { startGateway } from '../../src/gateway/server.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/gateway/config.js';
 import { startTestGateway, user, waitFor, type TestGateway } from '../helpers/gateway.js';
@@ -45,6 +51,26 @@ describe('PostgreSQL store: the database goes away', () => {
       await gw?.stop();
     }
     expect(lines.join('')).not.toContain(pg.password);
+  });
+
+  it('takes the password from the secret store (store:databasePassword) when the URL has none', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-pgsecret-'));
+    try {
+      const secrets = await openSecretStore({ dataDir, backend: 'file' });
+      await secrets.set('store:databasePassword', pg.password);
+      await secrets.close();
+      const url = (await pg.createDatabase('from_secret')).replace(`:${encodeURIComponent(pg.password)}@`, '@');
+      const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', secretsBackend: 'file', store: 'postgres', databaseUrl: url } });
+      const gateway = await startGateway(config, { logger: pino({ level: 'silent' }) });
+      try {
+        expect((await gateway.store.stats()).users).toBe(0);
+        expect((await pg.admin<{ n: string }>("SELECT count(*)::text AS n FROM pg_tables WHERE tablename = 'scim_resources'", [], 'from_secret'))[0].n).toBe('1');
+      } finally {
+        await gateway.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('refuses store postgres without a database URL, and a URL that is not postgres://, without repeating it', () => {
