@@ -2,6 +2,9 @@
  * The `scim-bridge` command. Every flag can also come from the environment (SCIM_BRIDGE_*) or a
  * config file (--config); see config.ts.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { readAccess } from './auth/index.js';
@@ -11,7 +14,7 @@ import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
 import { registerAuditCommands } from './audit/index.js';
 import { copySecrets, openFileSecretStore, openSecretStore, secretAccount } from './secrets/index.js';
-import { acquireStoreLock, createLowdbStore, migrateLowdbToPostgres } from './store/index.js';
+import { acquireStoreLock, createLowdbStore, migrateLowdbToPostgres, writePostgresAuditFiles } from './store/index.js';
 
 interface CommonFlags {
   config?: string;
@@ -279,14 +282,7 @@ export function buildCli(): Command {
       const report = await migrateLowdbToPostgres({
         dataDir: config.dataDir,
         url: config.databaseUrl,
-        password: async () => {
-          const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}) });
-          try {
-            return await secrets.get('store:databasePassword');
-          } finally {
-            await secrets.close();
-          }
-        },
+        password: () => databasePassword(config),
       });
       process.stdout.write(
         `Migrated into ${report.database} and verified the counts: ${report.users} users, ${report.groups} groups, ${report.members} memberships, ${report.tombstones} deleted users kept, ${report.outbox} outbox entries, ${report.links} target links, ${report.auditRecords} audit records.\n` +
@@ -379,12 +375,35 @@ export function buildCli(): Command {
       }
     });
 
-  registerAuditCommands(program, (flags) => configFrom({ config: (flags as CommonFlags).config, dataDir: (flags as CommonFlags).dataDir }).dataDir);
+  // With store: postgres the audit log is in the database: `audit verify|export` read a copy of
+  // its chain, written as the files they read into a temp directory (decision 0013).
+  let auditCopy: string | undefined;
+  const audit = registerAuditCommands(program, (flags) => auditCopy ?? configFrom({ config: (flags as CommonFlags).config, dataDir: (flags as CommonFlags).dataDir }).dataDir);
+  audit.hook('preAction', async (_audit, action) => {
+    const flags = action.opts() as CommonFlags;
+    const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+    if (config.store !== 'postgres') return;
+    auditCopy = await mkdtemp(join(tmpdir(), 'scim-bridge-audit-'));
+    await writePostgresAuditFiles({ url: config.databaseUrl!, password: () => databasePassword(config) }, auditCopy);
+  });
+  audit.hook('postAction', async () => {
+    if (auditCopy) await rm(auditCopy, { recursive: true, force: true });
+  });
 
   return program;
 }
 
 const quietLogger = { info() {}, warn() {}, error() {} };
+
+/** The PostgreSQL store's password from the secret store (`secrets set store databasePassword`), if set. */
+async function databasePassword(config: GatewayConfig): Promise<string | undefined> {
+  const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}) });
+  try {
+    return await secrets.get('store:databasePassword');
+  } finally {
+    await secrets.close();
+  }
+}
 
 /** Runs the CLI; errors become one readable line and exit code 1 (2 for usage errors). */
 export async function runCli(argv: string[]): Promise<void> {

@@ -83,6 +83,20 @@ describe('migrate --from lowdb --to postgres', () => {
       await store.close();
     }
 
+    // The audit commands read the database's chain when the store is postgres.
+    const pgEnv = { SCIM_BRIDGE_STORE: 'postgres', SCIM_BRIDGE_DATABASE_URL: url, SCIM_BRIDGE_SECRETS_BACKEND: 'file' };
+    const verify = runCli(['audit', 'verify', '--data-dir', dataDir], pgEnv);
+    expect(verify.stdout).toMatch(/^OK: \d+ records, chain intact/);
+    const records = Number(/OK: (\d+)/.exec(verify.stdout)![1]);
+    expect(records).toBeGreaterThanOrEqual(9);
+    const csv = runCli(['audit', 'export', '--format', 'csv', '--data-dir', dataDir], pgEnv);
+    expect(csv.status).toBe(0);
+    expect(csv.stdout.trim().split('\r\n')).toHaveLength(records + 1);
+    await pg.admin(`UPDATE scim_audit SET line = replace(line, '"result":"success"', '"result":"failure"') WHERE seq = 2`, [], 'migrated');
+    const broken = runCli(['audit', 'verify', '--data-dir', dataDir], pgEnv);
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toMatch(/BROKEN: .*seq 2.*hash mismatch/);
+
     // Twice: refused, the database is not touched.
     const again = runCli(['migrate', '--from', 'lowdb', '--to', 'postgres', '--data-dir', dataDir, '--database-url', url]);
     expect(again.status).toBe(1);

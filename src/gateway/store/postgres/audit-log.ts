@@ -11,9 +11,15 @@
  * recomputes hashes as the file log does.
  */
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import {
   auditDraftSchema,
+  AUDIT_ANCHOR_FILE,
+  AUDIT_FILE,
   auditRecordSchema,
   canonicalJson,
   CSV_COLUMNS,
@@ -30,6 +36,7 @@ import {
   type ExportSummary,
   type VerifyResult,
 } from '../../audit/index.js';
+import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 
 export interface AuditLogger {
   info(o: object, msg?: string): void;
@@ -304,6 +311,30 @@ export class PostgresAuditLog implements AuditLog {
     }
   }
 
+  /**
+   * Writes the chain as the files of a data directory (`audit.jsonl`, `audit-anchor.json`), byte
+   * for byte, so the file tools (`scim-bridge audit verify|export`) check and export the database's log.
+   */
+  async writeChainFiles(dir: string): Promise<{ records: number }> {
+    await this.sync();
+    const anchor = (await this.pool().query<{ seq: string; hash: string; updated_at: string }>('SELECT seq::text AS seq, hash, updated_at FROM scim_audit_anchor')).rows[0];
+    if (anchor) await writeFile(join(dir, AUDIT_ANCHOR_FILE), JSON.stringify({ seq: Number(anchor.seq), hash: anchor.hash, updatedAt: anchor.updated_at }, null, 2) + '\n', { mode: 0o600 });
+    const out = createWriteStream(join(dir, AUDIT_FILE), { mode: 0o600 });
+    let records = 0;
+    let batch = '';
+    for await (const { line } of this.lines()) {
+      batch += line + '\n';
+      records++;
+      if (batch.length >= 64 * 1024) {
+        if (!out.write(batch)) await once(out, 'drain');
+        batch = '';
+      }
+    }
+    out.end(batch);
+    await finished(out);
+    return { records };
+  }
+
   async export(options: ExportOptions, out: NodeJS.WritableStream): Promise<ExportSummary> {
     await this.sync();
     const summary: ExportSummary = { records: 0, skipped: 0 };
@@ -393,5 +424,23 @@ export class PostgresAuditLog implements AuditLog {
     } finally {
       client.release();
     }
+  }
+}
+
+/** Copies the database's audit chain into `dir` as audit files (for `scim-bridge audit verify|export`). */
+export async function writePostgresAuditFiles(options: { url: string; password?: PasswordSource }, dir: string): Promise<{ records: number }> {
+  let pool: pg.Pool;
+  try {
+    pool = await createPool({ url: options.url, password: options.password, max: 2, applicationName: 'scim-bridge audit' });
+  } catch (err) {
+    throw new Error(`The database ${redactUrl(options.url)} cannot be used: ${redactMessage((err as Error).message, options.url)}`);
+  }
+  const quiet = { info() {}, warn() {}, error() {} };
+  try {
+    return await new PostgresAuditLog(() => pool, quiet).writeChainFiles(dir);
+  } catch (err) {
+    throw new Error(`Cannot read the audit log in ${redactUrl(options.url)}: ${redactMessage((err as Error).message, options.url)}`);
+  } finally {
+    await pool.end().catch(() => undefined);
   }
 }
