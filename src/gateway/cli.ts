@@ -14,7 +14,7 @@ import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
 import { registerAuditCommands } from './audit/index.js';
 import { copySecrets, openFileSecretStore, openSecretStore, secretAccount } from './secrets/index.js';
-import { acquireStoreLock, createLowdbStore, migrateLowdbToPostgres, writePostgresAuditFiles } from './store/index.js';
+import { acquireStoreLock, createLowdbStore, createPostgresStore, migrateLowdbToPostgres, writePostgresAuditFiles } from './store/index.js';
 
 interface CommonFlags {
   config?: string;
@@ -235,7 +235,11 @@ export function buildCli(): Command {
     .option('--to <dir>', 'where to put it (default <data-dir>/backups/<time>)')
     .action(async (flags: CommonFlags & { to?: string }) => {
       const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
-      const store = createLowdbStore({ dataDir: config.dataDir, logger: quietLogger });
+      // store: postgres: a consistent copy of the database as a db.json (pg_dump is the database's own way; docs/scaling.md)
+      const store =
+        config.store === 'postgres'
+          ? createPostgresStore({ url: config.databaseUrl!, password: () => databasePassword(config), logger: quietLogger })
+          : createLowdbStore({ dataDir: config.dataDir, logger: quietLogger });
       await store.open();
       try {
         const info = flags.to ? await takeBackup(store, config.dataDir, flags.to) : await takeBackup(store, config.dataDir);
@@ -253,6 +257,11 @@ export function buildCli(): Command {
     .addOption(configOption())
     .action(async (flags: CommonFlags & { from: string }) => {
       const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      if (config.store === 'postgres') {
+        throw new ConfigError(
+          'restore replaces the embedded store of a data directory; this configuration uses PostgreSQL. Restore the database with pg_restore, or restore the backup into a data directory with store lowdb and move it with `scim-bridge migrate --from lowdb --to postgres` into an empty database.',
+        );
+      }
       const lock = await acquireStoreLock(config.dataDir);
       let replacedDir: string;
       try {

@@ -3,9 +3,10 @@
  * a soft-deleted user, an outbox entry, a target link and an audit log moves into PostgreSQL with
  * versions and order intact; the audit chain verifies and continues there; the command refuses
  * to run beside a gateway, refuses a database that already holds data, and never prints the
- * database password.
+ * database password; with store postgres, backup copies the database and restore points to pg_restore.
  */
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLowdbStore, createPostgresStore } from '../../src/gateway/store/index.js';
 import { dump } from '../fixtures/store/helpers.js';
@@ -96,6 +97,14 @@ describe('migrate --from lowdb --to postgres', () => {
     const broken = runCli(['audit', 'verify', '--data-dir', dataDir], pgEnv);
     expect(broken.status).toBe(1);
     expect(broken.stdout).toMatch(/BROKEN: .*seq 2.*hash mismatch/);
+
+    // backup with store postgres copies the database (as a db.json); restore points elsewhere
+    const backupDir = join(dataDir, 'pg-backup');
+    const backup = runCli(['backup', '--data-dir', dataDir, '--to', backupDir], pgEnv);
+    expect(backup.stdout).toMatch(/Backed up 5 users and 1 groups/);
+    const restore = runCli(['restore', '--from', backupDir, '--data-dir', dataDir], pgEnv);
+    expect(restore.status).toBe(2);
+    expect(restore.stderr).toMatch(/pg_restore/);
 
     // Twice: refused, the database is not touched.
     const again = runCli(['migrate', '--from', 'lowdb', '--to', 'postgres', '--data-dir', dataDir, '--database-url', url]);
