@@ -247,6 +247,15 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.get(C, 'Group', 'g1'))!.version).toBe(2);
       await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g2', add: [{ value: 'u1' }] }] });
       expect(await store.groupsOf(C, 'u1')).toEqual([{ value: 'g1', display: 'G1' }, { value: 'g2', display: 'G2' }]);
+      // many at once (a page of users rendered together) answer each its own
+      expect(await Promise.all(['u1', 'u2', 'u3', 'nobody', 'u1'].map((id) => store.groupsOf(C, id)))).toEqual([
+        [{ value: 'g1', display: 'G1' }, { value: 'g2', display: 'G2' }],
+        [{ value: 'g1', display: 'G1' }],
+        [],
+        [],
+        [{ value: 'g1', display: 'G1' }, { value: 'g2', display: 'G2' }],
+      ]);
+      expect(await store.groupsOf('other', 'u1')).toEqual([]);
       expect(await store.hasMember(C, 'g1', 'u2')).toBe(true);
       expect(await store.hasMember(C, 'g1', 'u3')).toBe(false);
       await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', replaceAll: [{ value: 'u3' }], add: [{ value: 'u2' }] }] });

@@ -195,6 +195,8 @@ export class PostgresStore implements Store {
   private opened = false;
   private heartbeat?: NodeJS.Timeout;
   private auditTimer?: NodeJS.Timeout;
+  /** groupsOf calls waiting for their shared query, per connection. */
+  private readonly groupsBatches = new Map<string, Map<string, Array<{ resolve(v: Array<{ value: string; display?: string }>): void; reject(err: unknown): void }>>>();
   private readonly log: PostgresStoreLogger;
   private readonly leaseMs: number;
   private readonly fallbackScanLimit: number;
@@ -825,14 +827,44 @@ export class PostgresStore implements Store {
     return (r.rowCount ?? 0) > 0;
   }
 
-  async groupsOf(connection: string, memberId: string): Promise<Array<{ value: string; display?: string }>> {
-    const r = await this.sql<{ id: string; display: string | null }>(
-      `SELECT r.id, CASE WHEN jsonb_typeof(r.data -> 'displayName') = 'string' THEN r.data ->> 'displayName' END AS display
-         FROM scim_members m JOIN scim_resources r ON r.connection = m.connection AND r.id = m.group_id
-        WHERE m.connection = $1 AND m.member_id = $2 ORDER BY r.ord`,
-      [connection, memberId],
-    );
-    return r.rows.map((g) => (g.display === null ? { value: g.id } : { value: g.id, display: g.display }));
+  /**
+   * Groups of a member. Calls made in the same tick (a page of users rendered concurrently) share
+   * one query: nothing is cached, the batch only collects callers that are already waiting.
+   */
+  groupsOf(connection: string, memberId: string): Promise<Array<{ value: string; display?: string }>> {
+    return new Promise((resolve, reject) => {
+      let batch = this.groupsBatches.get(connection);
+      if (!batch) {
+        batch = new Map();
+        this.groupsBatches.set(connection, batch);
+        queueMicrotask(() => void this.flushGroupsOf(connection));
+      }
+      const waiting = batch.get(memberId) ?? [];
+      waiting.push({ resolve, reject });
+      batch.set(memberId, waiting);
+    });
+  }
+
+  private async flushGroupsOf(connection: string): Promise<void> {
+    const batch = this.groupsBatches.get(connection)!;
+    this.groupsBatches.delete(connection);
+    try {
+      const r = await this.sql<{ member_id: string; id: string; display: string | null }>(
+        `SELECT m.member_id, r.id, CASE WHEN jsonb_typeof(r.data -> 'displayName') = 'string' THEN r.data ->> 'displayName' END AS display
+           FROM scim_members m JOIN scim_resources r ON r.connection = m.connection AND r.id = m.group_id
+          WHERE m.connection = $1 AND m.member_id = ANY($2::text[]) ORDER BY r.ord`,
+        [connection, [...batch.keys()]],
+      );
+      const byMember = new Map<string, Array<{ value: string; display?: string }>>();
+      for (const g of r.rows) {
+        const list = byMember.get(g.member_id) ?? [];
+        list.push(g.display === null ? { value: g.id } : { value: g.id, display: g.display });
+        byMember.set(g.member_id, list);
+      }
+      for (const [memberId, waiting] of batch) for (const w of waiting) w.resolve((byMember.get(memberId) ?? []).map((g) => ({ ...g })));
+    } catch (err) {
+      for (const waiting of batch.values()) for (const w of waiting) w.reject(err);
+    }
   }
 
   async deleted(connection: string, type: ResourceType): Promise<StoredResource[]> {
