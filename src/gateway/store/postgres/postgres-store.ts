@@ -14,7 +14,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { compileFilter, type FilterNode } from '../../scim/filter/index.js';
+import { compileFilter } from '../../scim/filter/index.js';
 import { ScimError, type AttributeResolver, type ResolvedAttribute } from '../../scim/index.js';
 import { DurableJsonFile, SNAPSHOT_FILE, SNAPSHOT_FORMAT, type SnapshotConnection, type SnapshotData } from '../snapshot.js';
 import { emailKeys, linkKey, toJournalChange, type JournalChange } from '../state.js';
@@ -225,9 +225,11 @@ export class PostgresStore implements Store {
   }
 
   /** A database error as the caller may see it: no password, the location named. */
-  private unreachable(err: unknown): ScimError {
+  private unreachable(err: unknown, committing = false): ScimError {
     const message = redactMessage(err instanceof Error ? err.message : String(err), this.options.url);
-    return ScimError.unavailable(`The database ${this.location} cannot be reached (${message}): nothing was changed. Retry in a moment.`);
+    // a connection lost during COMMIT may have lost only the answer: the outcome is unknown
+    const outcome = committing ? 'whether the change was saved is unknown: read it again before retrying' : 'nothing was changed. Retry in a moment';
+    return ScimError.unavailable(`The database ${this.location} cannot be reached (${message}): ${outcome}.`);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -318,9 +320,11 @@ export class PostgresStore implements Store {
         throw this.unreachable(err);
       }
       let broken = false;
+      let committing = false;
       try {
         const begun = (await client.query(`BEGIN${isolation}${prelude ? `; ${prelude()}` : ''}`)) as unknown as pg.QueryResult | pg.QueryResult[];
         const result = await fn(client, Array.isArray(begun) ? begun[begun.length - 1] : undefined);
+        committing = true;
         await client.query('COMMIT');
         return result;
       } catch (err) {
@@ -331,7 +335,7 @@ export class PostgresStore implements Store {
         if (err instanceof ScimError) throw err;
         if (isConnectionError(err)) {
           broken = true;
-          throw this.unreachable(err);
+          throw this.unreachable(err, committing);
         }
         throw this.mapError(err);
       } finally {
@@ -1051,4 +1055,3 @@ function readAttribute(r: StoredResource, resolved: ResolvedAttribute, members: 
   return getCI(r.data, resolved.canonical);
 }
 
-export type { FilterNode };
