@@ -228,9 +228,11 @@ export function createScimService(opts: {
    * Several gateway instances on one store: the locks here are per process, so another instance
    * may change a resource between our read and our commit. The store's version check refuses
    * that commit (412); unless the client asked for a version (If-Match), the change is computed
-   * again from the new state, a few times. With one process the locks make this never happen.
+   * again from the new state. A retry holds the resource across instances (Store.exclusive), so
+   * writers that lost a race queue there instead of racing again. With one process the locks make
+   * this never happen.
    */
-  const CONFLICT_RETRIES = 5;
+  const CONFLICT_RETRIES = 8;
   const isRaceLost = (err: unknown, ifMatch: string | undefined, attempt: number): boolean =>
     err instanceof ScimError && err.status === 412 && ifMatch === undefined && attempt < CONFLICT_RETRIES;
   const lockKey = (connection: string, type: ResourceType, id: string) => `${connection}\u0000${type}\u0000${id}`;
@@ -248,7 +250,8 @@ export function createScimService(opts: {
   ): Promise<StoredResource | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await writeSerializedOnce(key, compute);
+        const once = () => writeSerializedOnce(key, compute);
+        return await (attempt > 1 && store.exclusive ? store.exclusive(`write:${key}`, once) : once());
       } catch (err) {
         if (!isRaceLost(err, ctx.ifMatch, attempt)) throw err;
       }

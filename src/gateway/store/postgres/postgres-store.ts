@@ -192,6 +192,8 @@ const txnKey = (connection: string, id: string): string => `${connection}\u0000$
 /** The PostgreSQL store (see the file comment). */
 export class PostgresStore implements Store {
   private pool?: pg.Pool;
+  /** Connections that hold `exclusive` locks: apart from the main pool, so a holder can always commit. */
+  private lockPool?: pg.Pool;
   private opened = false;
   private heartbeat?: NodeJS.Timeout;
   private auditTimer?: NodeJS.Timeout;
@@ -265,6 +267,8 @@ export class PostgresStore implements Store {
     }
     client.release();
     this.pool = pool;
+    this.lockPool = await createPool({ url: this.options.url, password: this.options.password, max: 4, applicationName: `scim-bridge ${this.instanceId} locks` });
+    this.lockPool.on('error', (err) => this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: an idle lock connection failed; it is replaced'));
     this.opened = true;
     // A live instance keeps its leases; a killed one stops renewing and its entries become due again.
     this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
@@ -293,7 +297,9 @@ export class PostgresStore implements Store {
     }
     this.opened = false;
     await this.pool!.end();
+    await this.lockPool?.end();
     this.pool = undefined;
+    this.lockPool = undefined;
   }
 
   private async renewLeases(): Promise<void> {
@@ -353,11 +359,16 @@ export class PostgresStore implements Store {
     return new Error(`store: ${message}`);
   }
 
-  /** Runs `fn` while holding a lock every instance on this database honours (last-owner protection). */
+  /**
+   * Runs `fn` while holding a lock every instance on this database honours (last-owner
+   * protection, retries after a lost version race). The lock lives on a connection of its own
+   * pool, so `fn`'s commits never wait for a connection a lock holder keeps.
+   */
   async exclusive<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    this.db();
     let client: pg.PoolClient;
     try {
-      client = await this.db().connect();
+      client = await this.lockPool!.connect();
     } catch (err) {
       throw this.unreachable(err);
     }
