@@ -65,15 +65,16 @@ describe('several instances on one database', () => {
 
   it("a dead instance's leases expire; a live one keeps renewing them", async () => {
     const url = await database();
-    const a = await store(url, { instanceId: 'a', leaseMs: 300 });
-    const b = await store(url, { instanceId: 'b', leaseMs: 300 });
+    // a 1 s lease renewed every 333 ms: a loaded CI machine does not stall that long
+    const a = await store(url, { instanceId: 'a', leaseMs: 1000 });
+    const b = await store(url, { instanceId: 'b', leaseMs: 1000 });
     await a.commit({ changes: [{ op: 'outbox.add', entry: outboxEntry('x1', 'u1') }] });
     expect((await a.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x1']);
-    await new Promise((r) => setTimeout(r, 700));
+    await new Promise((r) => setTimeout(r, 1500));
     expect(await b.outboxDue(NOW, 10)).toEqual([]); // a is alive: renewed
     // a stops renewing, as a killed process would
     clearInterval((a as unknown as { heartbeat: NodeJS.Timeout }).heartbeat);
-    await new Promise((r) => setTimeout(r, 700));
+    await new Promise((r) => setTimeout(r, 1500));
     expect((await b.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x1']);
   });
 
