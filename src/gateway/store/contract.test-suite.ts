@@ -310,7 +310,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
         await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'big', add: [{ value: 'u7' }], remove: ['u5000'] }] });
       }
       const ms = (performance.now() - t0) / 40;
-      expect(ms).toBeLessThan(25);
+      expect(ms).toBeLessThan(50); // rewriting 5,000 rows would cost several times that
       expect((await store.get(C, 'Group', 'big'))!.memberCount).toBe(5000);
       expect((await store.members(C, 'big')).at(-1)).toEqual({ value: 'u7', type: 'User' });
       await store.close();
