@@ -395,4 +395,4 @@ console.log(`RSS after start / at end        ${summary.rssMb.afterStart} MB / ${
 console.log(`start-up                        ${summary.startupMs} ms`);
 console.log(`store / raw JSON                ${summary.dataDirToRaw}x (${(dataBytes / 1e6).toFixed(1)} MB / ${(finalRawBytes / 1e6).toFixed(1)} MB, after a clean stop)`);
 console.log(`audit log                       ${(auditBytes / 1e6).toFixed(1)} MB for every change of the run`);
-console.log('\nwritten to bench/results.json');
+console.log(`\nwritten to ${STORE === 'postgres' ? 'bench/results-postgres.json' : 'bench/results.json'}`);
