@@ -141,7 +141,7 @@ export async function listResources(ctx: OperationContext, type: ResourceType, p
   const count = Math.min(ctx.limits.maxResults, Math.max(0, requested ?? ctx.limits.maxResults));
   const sort = parseSort(ctx, type, params.sortBy, params.sortOrder);
   const result = await ctx.service.query(ctx.connection, type, { filter, sort, startIndex, count });
-  const rendered: unknown[] = [];
-  for (const r of result.resources) rendered.push(await render(ctx, r, projection));
+  // All at once: a store that answers groupsOf over the network batches a page's lookups.
+  const rendered = await Promise.all(result.resources.map((r) => render(ctx, r, projection)));
   return { status: 200, body: listResponse(rendered, result.totalResults, startIndex) };
 }
