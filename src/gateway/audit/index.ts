@@ -6,7 +6,7 @@ export type { AuditActor, AuditChange, AuditDraft, AuditRecord } from './record.
 export { redactChanges, redactText, changesBetween, isSecretName, REDACTED } from './redact.js';
 export { verifyAuditLog } from './verify.js';
 export type { VerifyResult } from './verify.js';
-export { exportAuditLog, CSV_COLUMNS } from './export.js';
+export { exportAuditLog, CSV_COLUMNS, csvRow } from './export.js';
 export type { ExportOptions, ExportSummary } from './export.js';
 export { ACTIVE_FILE as AUDIT_FILE, ANCHOR_FILE as AUDIT_ANCHOR_FILE } from './files.js';
 export { registerAuditCommands, parseSince } from './cli.js';

@@ -35,6 +35,7 @@ import {
   type ExportOptions,
   type ExportSummary,
   type VerifyResult,
+  csvRow,
 } from '../../audit/index.js';
 import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 
@@ -128,22 +129,6 @@ function decodeLine(line: string): { ok: true; record: AuditRecord } | { ok: fal
   // over what was stored, not zod's output: an added key must count
   if (recordHash(parsed as AuditRecord) !== res.data.hash) return { ok: false, reason: 'hash mismatch: the record was edited after it was written' };
   return { ok: true, record: res.data };
-}
-
-/** One RFC 4180 cell, as the file log's CSV export writes it (formula-looking text neutralised). */
-function csvCell(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  let s = typeof value === 'string' ? value : typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
-  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-function csvRow(r: AuditRecord): string {
-  const cells: unknown[] = [
-    r.seq, r.time, r.actor.kind, r.actor.id, r.actor.name, r.connection, r.action, r.resource?.type, r.resource?.id,
-    r.resource?.display, r.changes, r.result, r.detail, r.requestId, r.storeSeq, r.prevHash, r.hash,
-  ];
-  return cells.map(csvCell).join(',') + '\r\n';
 }
 
 const PAGE = 2000;
