@@ -5,7 +5,7 @@
  * child acknowledged; a change in flight at the kill may or may not be there, but nothing else.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,6 +131,21 @@ describe('store crash safety (SIGKILL)', () => {
           const before = users.get(id) ?? absent;
           const p = pending.get(id);
           const options = p ? [before, applyOp(before, p.op)] : [before];
+          if (!options.some((o) => JSON.stringify(o) === JSON.stringify(actual))) {
+            // Evidence for a failure that must never happen: which files of the crash image
+            // mention the user, and the journal's seq state (kept in the log of the run).
+            const files = await readdir(image);
+            const mentions: string[] = [];
+            for (const f of files) {
+              const text = await readFile(join(image, f), 'utf8').catch(() => '');
+              if (text.includes(`"${id}"`)) mentions.push(`${f} (${text.split(`"${id}"`).length - 1}x)`);
+            }
+            console.error(
+              `store-crash evidence: round ${round}, user ${id}, expected one of ${JSON.stringify(options)}, got ${JSON.stringify(actual)}; ` +
+                `files ${JSON.stringify(files)}; mentioned in ${JSON.stringify(mentions)}; state ${JSON.stringify((store as unknown as { debugState(): unknown }).debugState())}; ` +
+                `last records ${JSON.stringify(records.filter((r) => r.id === id))}`,
+            );
+          }
           expect(options, `user ${id} after round ${round}`).toContainEqual(actual);
           users.set(id, actual); // the in-flight change is settled now, one way or the other
         }
