@@ -83,9 +83,20 @@ export const DEFAULT_USER_MAPPING: Record<string, MappingRule> = {
   userType: `${BRIDGE_USER_SCHEMA}:userType`,
 };
 
-/** Built-in connector types. The connectors of issue 4 (ldap, sql, rest, csv, script) register here. */
+/**
+ * Built-in connector types, by the `type` a connection's config names. Each call makes fresh
+ * definitions: an instance may narrow its definition's capabilities to its own configuration.
+ */
 export function builtInConnectorTypes(): Map<string, () => ConnectorDefinition<unknown>> {
-  return new Map<string, () => ConnectorDefinition<unknown>>([['demo', () => createDemoConnector() as unknown as ConnectorDefinition<unknown>], ['rest', () => createRestConnector() as unknown as ConnectorDefinition<unknown>], ['csv', () => createCsvConnector() as unknown as ConnectorDefinition<unknown>], ['script', () => createScriptConnector() as unknown as ConnectorDefinition<unknown>], ['sql', () => createSqlConnector() as unknown as ConnectorDefinition<unknown>], ['ldap', () => createLdapConnector() as unknown as ConnectorDefinition<unknown>]]);
+  const factories: Record<string, () => unknown> = {
+    ldap: createLdapConnector,
+    sql: createSqlConnector,
+    rest: createRestConnector,
+    csv: createCsvConnector,
+    script: createScriptConnector,
+    demo: createDemoConnector,
+  };
+  return new Map(Object.entries(factories).map(([type, make]) => [type, () => make() as ConnectorDefinition<unknown>]));
 }
 
 type Reader = (resource: ScimJson) => TargetValue | undefined;
