@@ -11,6 +11,7 @@ import { PATCH_OP, startTestGateway, user, waitFor, type ScimClient, type TestGa
 const claimDir = new DemoDirectory();
 const linkDir = new DemoDirectory();
 const syncDir = new DemoDirectory();
+const lateDir = new DemoDirectory();
 
 /** A target that refuses every create: stands in for a legacy system's validation rule. */
 const refusing = defineConnector(
@@ -39,6 +40,7 @@ const types = new Map<string, () => ConnectorDefinition<unknown>>([
   ['demo-link', () => ({ ...createDemoConnector(linkDir), manifest: { ...createDemoConnector(linkDir).manifest, type: 'demo-link' } }) as unknown as ConnectorDefinition<unknown>],
   ['demo-sync', () => ({ ...createDemoConnector(syncDir), manifest: { ...createDemoConnector(syncDir).manifest, type: 'demo-sync' } }) as unknown as ConnectorDefinition<unknown>],
   ['refusing', () => refusing as unknown as ConnectorDefinition<unknown>],
+  ['demo-late', () => ({ ...createDemoConnector(lateDir), manifest: { ...createDemoConnector(lateDir).manifest, type: 'demo-late' } }) as unknown as ConnectorDefinition<unknown>],
 ]);
 
 let gw: TestGateway;
@@ -158,6 +160,16 @@ describe('sync mode', () => {
     } finally {
       syncDir.down = false;
     }
+  });
+
+  it('a sync connector added after a user existed creates it on the next change', async () => {
+    const late = gw.clientFor('synclate');
+    const u = (await late.post('/Users', user('was-here@example.com'))).body;
+    await gw.gateway.connections.upsert('synclate', { connectors: [{ id: 'late-1', type: 'demo-late', mode: 'sync' }] });
+    const r = await late.patch(`/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Now' }] });
+    expect(r.status).toBe(200);
+    expect(lateDir.users.get('users/was-here@example.com')).toMatchObject({ scimId: u.id, attributes: expect.objectContaining({ title: 'Now' }) });
+    expect(await gw.gateway.store.linkOf('late-1', u.id)).toBe('users/was-here@example.com');
   });
 
   it("turns the target's refusal into the IdP's SCIM error", async () => {

@@ -216,6 +216,7 @@ export function deliveryTargetFor(
    * not be searched. Before creating, look again: an account this connector never linked is
    * refused (dead letter, the console shows why) or taken over, by policy.
    */
+  const isQueued = async (id: string): Promise<boolean> => (await store.outboxList({ connector: instance.id })).some((e) => e.id === id);
   const claim = async (entry: OutboxEntry, resource: ScimJson): Promise<string | undefined> => {
     if (entry.claimChecked || !instance.host.manifest.capabilities.lookup) return undefined;
     const { existingAccounts, principal } = policy();
@@ -223,7 +224,10 @@ export function deliveryTargetFor(
     if (!existing) {
       // Settled before anything reaches the target: a crash after the create cannot turn this
       // gateway's own account into a "claim" on the retry.
-      await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts: entry.attempts, nextAttemptAt: entry.nextAttemptAt, state: entry.state, claimChecked: true }] });
+      // A sync delivery's entry is not in the outbox (nothing to mark): it commits with the change.
+      if (await isQueued(entry.id)) {
+        await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts: entry.attempts, nextAttemptAt: entry.nextAttemptAt, state: entry.state, claimChecked: true }] });
+      }
       return undefined;
     }
     if (existing.byPrincipal || existing.scimId === entry.resourceId || (await store.linkedResource(instance.id, existing.key)) !== undefined) return existing.key;
