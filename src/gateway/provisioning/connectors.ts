@@ -88,13 +88,14 @@ export const DEFAULT_USER_MAPPING: Record<string, MappingRule> = {
  * definitions: an instance may narrow its definition's capabilities to its own configuration.
  */
 export function builtInConnectorTypes(): Map<string, () => ConnectorDefinition<unknown>> {
+  // The console offers them in this order: the in-memory demo first, for a first run.
   const factories: Record<string, () => unknown> = {
-    ldap: createLdapConnector,
-    sql: createSqlConnector,
+    demo: createDemoConnector,
     rest: createRestConnector,
     csv: createCsvConnector,
     script: createScriptConnector,
-    demo: createDemoConnector,
+    sql: createSqlConnector,
+    ldap: createLdapConnector,
   };
   return new Map(Object.entries(factories).map(([type, make]) => [type, () => make() as ConnectorDefinition<unknown>]));
 }
