@@ -74,13 +74,13 @@ describe('crash safety', () => {
       for (const [userName, id] of acked.created) {
         const r = await client.get(`/Users/${id}`);
         if (acked.deleted.has(id)) {
-          if (r.status !== 404) missing.push(`delete of ${userName} was acknowledged but it is back`);
+          if (r.status !== 404) missing.push(`delete of ${userName} was acknowledged but it is back (GET answered ${r.status})`);
           continue;
         }
         if (r.status !== 200) {
           // A DELETE that was sent but never answered may have been applied before the kill.
           if (r.status === 404 && acked.deleteSent.has(id)) continue;
-          missing.push(`create of ${userName} (${id}) acknowledged but missing`);
+          missing.push(`create of ${userName} (${id}) acknowledged but missing (GET answered ${r.status})`);
           continue;
         }
         const want = acked.updated.get(id) ?? 0;
