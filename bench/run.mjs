@@ -249,6 +249,11 @@ const scenarios = {
 const order = ['bare GET', 'GET /Users/{id}', 'GET userName eq', 'GET externalId eq', 'bare POST', 'POST /Users (durable)', 'PATCH /Users/{id} (durable)', 'PATCH big group +/- member', 'GET /Users page (count=100)'];
 const results = {};
 const adminUrl = /Admin (?:listener|console):\s+(\S+)/.exec(gwOutput())?.[1];
+async function heapUsedMb() {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  const m = /^scim_bridge_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return m ? Number(m[1]) / 1048576 : 0;
+}
 async function userCount() {
   const r = await fetch(`${adminUrl}/readyz`);
   return (await r.json()).users;
@@ -259,14 +264,20 @@ await run('warm-up', { url: base, headers: auth, duration: 2, requests: [{ setup
 for (const name of order) {
   if (ONLY && !name.includes(ONLY) && !name.startsWith('bare')) continue;
   let peak = 0;
+  let peakHeap = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(gw.child.pid))), 200);
+  // V8's used heap (live objects plus garbage not yet collected), from the gateway's /metrics:
+  // tells a growing live set from RSS the allocator has not handed back.
+  const heapSampler = setInterval(() => void heapUsedMb().then((mb) => (peakHeap = Math.max(peakHeap, mb)), () => undefined), 500);
   results[name] = await scenarios[name]();
   clearInterval(sampler);
+  clearInterval(heapSampler);
   if (!name.startsWith('bare')) {
     results[name].peakRssMb = Math.round(peak);
+    results[name].peakHeapMb = Math.round(peakHeap);
     results[name].usersAfter = await userCount();
   }
-  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB with ${results[name].usersAfter} users` : ''}\n`);
+  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB (heap ${results[name].peakHeapMb} MB) with ${results[name].usersAfter} users` : ''}\n`);
 }
 
 // An Entra-style initial cycle: for each new user, a lookup by filter (nothing found), then a
@@ -380,11 +391,11 @@ writeFileSync(join(root, STORE === 'postgres' ? 'bench/results-postgres.json' : 
 rmSync(dataDir, { recursive: true, force: true });
 
 console.log(`\nSCIM Bridge benchmark (${STORE} store): ${USERS} users, ${GROUPS} groups (one of ${BIG_GROUP} members), ${CONNECTIONS} connections, ${DURATION}s per scenario\n`);
-console.log('scenario                        req/s     p50 ms   p99 ms   non-2xx   peak RSS MB   users after');
+console.log('scenario                        req/s     p50 ms   p99 ms   non-2xx   peak RSS MB   peak heap MB   users after');
 for (const name of order.filter((n) => results[n])) {
   const r = results[name];
   console.log(
-    `${name.padEnd(30)} ${String(r.rps).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.peakRssMb ?? '-').padStart(13)} ${String(r.usersAfter ?? '-').padStart(13)}`,
+    `${name.padEnd(30)} ${String(r.rps).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.peakRssMb ?? '-').padStart(13)} ${String(r.peakHeapMb ?? '-').padStart(14)} ${String(r.usersAfter ?? '-').padStart(13)}`,
   );
 }
 console.log('');

@@ -175,8 +175,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     lastSeq: () => audit.lastStoreSeq(),
     // The journal already holds these records durably: no fsync per append, one before the
     // journal segments that hold them are dropped.
-    append: async (seq, records) => {
-      await audit.append(records.map((r) => ({ ...(r as AuditDraft), storeSeq: seq })), { durable: false });
+    append: async (commits) => {
+      const drafts: AuditDraft[] = [];
+      for (const { seq, records } of commits) for (const r of records) drafts.push({ ...(r as AuditDraft), storeSeq: seq });
+      await audit.append(drafts, { durable: false });
     },
     sync: () => audit.sync(),
   };

@@ -1,6 +1,6 @@
 /** Audit records ride in the commit (one fsync) and reach the sink in order, even across a crash. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanupDirs, crashImage, openStore, tempDir, user } from '../../../test/fixtures/store/helpers.js';
+import { captureLogger, cleanupDirs, crashImage, openStore, tempDir, user } from '../../../test/fixtures/store/helpers.js';
 import type { AuditSink } from './index.js';
 
 afterEach(cleanupDirs);
@@ -10,7 +10,7 @@ function recordingSink(lastSeq = 0, hang = false): AuditSink & { got: Array<{ se
   return {
     got,
     lastSeq: () => Math.max(lastSeq, ...got.map((g) => g.seq)),
-    append: (seq, records) => (hang ? new Promise<void>(() => {}) : (got.push({ seq, records }), Promise.resolve())),
+    append: (commits) => (hang ? new Promise<void>(() => {}) : (got.push(...commits), Promise.resolve())),
   };
 }
 
@@ -41,5 +41,58 @@ describe('audit sink', () => {
     const third = await openStore(image, { auditSink: again });
     expect(again.got).toEqual([]); // the sink already has it
     await third.close();
+  });
+
+  it('hands over without waiting for the previous hand-over to settle (the sink queues them in order)', async () => {
+    const calls: Array<Array<{ seq: number }>> = [];
+    const release: Array<() => void> = [];
+    const sink: AuditSink = {
+      lastSeq: () => 0,
+      append: (commits) => {
+        calls.push(commits.map((c) => ({ seq: c.seq })));
+        return new Promise<void>((r) => release.push(r));
+      },
+    };
+    const store = await openStore(await tempDir(), { auditSink: sink });
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await store.commit({ changes: [{ op: 'create', type: 'User', connection: 'c', id: `u${i}`, data: user(`u${i}`) }, { op: 'audit', records: [{ i }] }] });
+      seqs.push(r.seq);
+    }
+    // none of the five hand-overs has settled, and all five reached the sink, in commit order
+    expect(calls.flat().map((c) => c.seq)).toEqual(seqs);
+    const closed = store.close();
+    for (const r of release) r();
+    await closed;
+  });
+
+  it('after a refusal hands over nothing more, and the next open hands over everything from the refused commit on', async () => {
+    const dir = await tempDir();
+    const got: Array<{ seq: number; records: unknown[] }> = [];
+    let refuse = false;
+    const log = captureLogger();
+    const sink: AuditSink = {
+      lastSeq: () => got.at(-1)?.seq ?? 0,
+      append: async (commits) => {
+        if (refuse) throw new Error('disk full');
+        got.push(...commits);
+      },
+    };
+    const store = await openStore(dir, { auditSink: sink, logger: log });
+    const commit = (i: number) => store.commit({ changes: [{ op: 'create', type: 'User', connection: 'c', id: `u${i}`, data: user(`u${i}`) }, { op: 'audit', records: [{ i }] }] });
+    const first = await commit(0);
+    refuse = true;
+    const refused = await commit(1);
+    await new Promise((r) => setTimeout(r, 20));
+    refuse = false; // the sink works again, but the store must not hand over past the gap
+    const later = await commit(2);
+    await store.close();
+    expect(got.map((g) => g.seq)).toEqual([first.seq]);
+    expect(log.lines.filter((l) => l.level === 'error' && /audit sink refused/.test(l.msg ?? ''))).toHaveLength(1);
+
+    const reopened = await openStore(dir, { auditSink: sink });
+    expect(got.map((g) => g.seq)).toEqual([first.seq, refused.seq, later.seq]);
+    expect(got.map((g) => g.records)).toEqual([[{ i: 0 }], [{ i: 1 }], [{ i: 2 }]]);
+    await reopened.close();
   });
 });

@@ -82,6 +82,9 @@ export interface LowdbStoreInternals {
 export const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
 const MIN_DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
+/** Commits per sink call when a crash's audit backlog is handed over at open. */
+const AUDIT_BACKLOG_SLICE = 1000;
+
 const fallbackLogger: StoreLogger = {
   info() {},
   warn: (o, msg) => console.warn(JSON.stringify({ level: 'warn', msg, ...o })),
@@ -161,9 +164,12 @@ export class LowdbStore implements Store {
 
   private readonly auditSink?: AuditSink;
   private compaction?: Promise<void>;
-  /** Audit hand-overs in flight, in commit order. */
-  private auditChain: Promise<void> = Promise.resolve();
-  /** Set when the sink refused records: journal segments are then kept until the next open. */
+  /** Audit hand-overs the sink has not settled yet. */
+  private readonly auditInFlight = new Set<Promise<void>>();
+  /**
+   * Set when the sink refused records: nothing more is handed over and journal segments are kept
+   * until the next open, which hands over everything from the first refused commit on.
+   */
   private auditBehind = false;
   private guard?: CompactionGuard;
   private lastCompaction?: string;
@@ -220,7 +226,7 @@ export class LowdbStore implements Store {
   private async shutdown(): Promise<void> {
     this.closing = true;
     await this.drain();
-    await this.auditChain;
+    await this.auditSettled();
     if (this.compaction) await this.compaction;
     // leave a snapshot that opens fast; if it fails the journal still holds everything
     if (this.durableSeq > this.snapshotSeq) await this.compact('close');
@@ -348,7 +354,7 @@ export class LowdbStore implements Store {
     this.nextSeq = lastSeq + 1;
     if (this.auditSink && auditBacklog.length > 0) {
       auditBacklog.sort((a, b) => a.seq - b.seq);
-      for (const { seq, records } of auditBacklog) await this.auditSink.append(seq, records);
+      for (let i = 0; i < auditBacklog.length; i += AUDIT_BACKLOG_SLICE) await this.auditSink.append(auditBacklog.slice(i, i + AUDIT_BACKLOG_SLICE));
       this.log.warn({ dataDir: this.dir, commits: auditBacklog.length, fromSeq: auditBacklog[0].seq }, 'store: handed over audit records a crash had left in the journal only');
     }
     if (leftBehind.length > 0 && this.auditSink?.sync) await this.auditSink.sync();
@@ -467,10 +473,10 @@ export class LowdbStore implements Store {
     this.activeBytes += buf.length;
     this.durableSeq = batch[batch.length - 1].seq;
     this.guard?.wake?.();
-    for (const c of batch) {
-      if (c.audit) this.handToAudit(c.seq, c.audit);
-      c.resolve(c.result);
-    }
+    const audited: Array<{ seq: number; records: unknown[] }> = [];
+    for (const c of batch) if (c.audit) audited.push({ seq: c.seq, records: c.audit });
+    if (audited.length > 0) this.handToAudit(audited);
+    for (const c of batch) c.resolve(c.result);
     // checked here, not when the writer goes idle: under steady load it never does
     this.maybeCompact();
   }
@@ -512,17 +518,28 @@ export class LowdbStore implements Store {
     for (const c of failed) c.reject(error);
   }
 
-  /** Hands a durable commit's audit records to the sink, in commit order, without holding up committers. */
-  private handToAudit(seq: number, records: unknown[]): void {
+  /**
+   * Hands a durable batch's audit records to the sink in one call, without waiting for earlier
+   * hand-overs: the sink queues them in call order. (Chained one commit at a time, hand-overs fell
+   * behind under load and held tens of thousands of records in memory.)
+   */
+  private handToAudit(commits: Array<{ seq: number; records: unknown[] }>): void {
     const sink = this.auditSink;
-    if (!sink) return;
-    this.auditChain = this.auditChain.then(() =>
-      sink.append(seq, records).catch((err: unknown) => {
+    if (!sink || this.auditBehind) return;
+    const handOver: Promise<void> = sink
+      .append(commits)
+      .catch((err: unknown) => {
         // The records stay in the journal; the next open hands them over again.
+        if (!this.auditBehind) this.log.error({ err, seq: commits[0].seq }, 'store: the audit sink refused records; they will be handed over again at the next start');
         this.auditBehind = true;
-        this.log.error({ err, seq }, 'store: the audit sink refused records; they will be handed over again at the next start');
-      }),
-    );
+      })
+      .finally(() => this.auditInFlight.delete(handOver));
+    this.auditInFlight.add(handOver);
+  }
+
+  /** Resolves when the sink has settled every hand-over made so far. */
+  private async auditSettled(): Promise<void> {
+    while (this.auditInFlight.size > 0) await Promise.all([...this.auditInFlight]);
   }
 
   /** Resolves when nothing is queued or being written. */
@@ -630,7 +647,7 @@ export class LowdbStore implements Store {
     }
     // segments entirely covered by the snapshot are no longer needed, once their audit records
     // are with the sink (the journal is where they are recovered from after a crash)
-    await this.auditChain;
+    await this.auditSettled();
     if (this.auditBehind) return;
     if (this.auditSink?.sync) await this.auditSink.sync();
     const covered = this.rotated.filter((s) => s.lastSeq <= this.snapshotSeq);

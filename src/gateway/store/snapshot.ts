@@ -125,7 +125,7 @@ export class DurableJsonFile<T> implements Adapter<T> {
   async write(data: T): Promise<void> {
     const tmp = join(dirname(this.path), `${basename(this.path)}.${process.pid}.${++this.tmpCounter}.tmp`);
     const fsync = this.options.fsync;
-    const syncEvery = this.options.syncEveryBytes ?? 8 * 1024 * 1024;
+    const syncEvery = this.options.syncEveryBytes ?? 1024 * 1024;
     let h: FileHandle | undefined = await open(tmp, 'w', 0o600);
     // one reused buffer for the whole file: per-chunk Buffers fragment the malloc heap (RSS)
     const chunkBytes = this.options.chunkBytes ?? DEFAULT_CHUNK_BYTES;

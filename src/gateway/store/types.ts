@@ -124,8 +124,14 @@ export type OutboxChange =
 export interface AuditSink {
   /** The highest commit seq whose records the sink holds durably. */
   lastSeq(): number;
-  /** May return before the records are on disk: the store calls sync() before it drops the journal segments holding them. */
-  append(seq: number, records: unknown[]): Promise<void>;
+  /**
+   * The records of consecutive durable commits, oldest first. Called again before the previous
+   * call settled: appends must be queued in call order, and a refused append must fail those
+   * queued behind it (the store stops handing over after a refusal, so that `lastSeq()` never
+   * jumps over records the sink lacks). May return before the records are on disk: the store
+   * calls sync() before it drops the journal segments holding them.
+   */
+  append(commits: ReadonlyArray<{ seq: number; records: unknown[] }>): Promise<void>;
   sync?(): Promise<void>;
 }
 
