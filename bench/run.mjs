@@ -249,10 +249,11 @@ const scenarios = {
 const order = ['bare GET', 'GET /Users/{id}', 'GET userName eq', 'GET externalId eq', 'bare POST', 'POST /Users (durable)', 'PATCH /Users/{id} (durable)', 'PATCH big group +/- member', 'GET /Users page (count=100)'];
 const results = {};
 const adminUrl = /Admin (?:listener|console):\s+(\S+)/.exec(gwOutput())?.[1];
-async function heapUsedMb() {
+/** The gateway's used V8 heap and its longest event-loop stall since the last scrape (prom-client resets it per scrape). */
+async function gatewayVitals() {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
-  const m = /^scim_bridge_nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
-  return m ? Number(m[1]) / 1048576 : 0;
+  const metric = (name) => Number(new RegExp(`^scim_bridge_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { heapMb: metric('nodejs_heap_size_used_bytes') / 1048576, stallMs: metric('nodejs_eventloop_lag_max_seconds') * 1000 };
 }
 async function userCount() {
   const r = await fetch(`${adminUrl}/readyz`);
@@ -268,16 +269,28 @@ for (const name of order) {
   const sampler = setInterval(() => (peak = Math.max(peak, rssMb(gw.child.pid))), 200);
   // V8's used heap (live objects plus garbage not yet collected), from the gateway's /metrics:
   // tells a growing live set from RSS the allocator has not handed back.
-  const heapSampler = setInterval(() => void heapUsedMb().then((mb) => (peakHeap = Math.max(peakHeap, mb)), () => undefined), 500);
+  let maxStall = 0;
+  const heapSampler = setInterval(
+    () =>
+      void gatewayVitals().then(
+        (v) => {
+          peakHeap = Math.max(peakHeap, v.heapMb);
+          maxStall = Math.max(maxStall, v.stallMs);
+        },
+        () => undefined,
+      ),
+    500,
+  );
   results[name] = await scenarios[name]();
   clearInterval(sampler);
   clearInterval(heapSampler);
   if (!name.startsWith('bare')) {
     results[name].peakRssMb = Math.round(peak);
     results[name].peakHeapMb = Math.round(peakHeap);
+    results[name].maxStallMs = Math.round(maxStall);
     results[name].usersAfter = await userCount();
   }
-  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB (heap ${results[name].peakHeapMb} MB) with ${results[name].usersAfter} users` : ''}\n`);
+  process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB (heap ${results[name].peakHeapMb} MB), longest event-loop stall ${results[name].maxStallMs} ms, with ${results[name].usersAfter} users` : ''}\n`);
 }
 
 // An Entra-style initial cycle: for each new user, a lookup by filter (nothing found), then a

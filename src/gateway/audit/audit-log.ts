@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeFileDurably } from '../auth/access-file.js';
 import { ACTIVE_FILE, ANCHOR_FILE, backwardLines, buildSparseIndex, chainFiles, forwardLines, listAuditFiles, openChain, readAnchor, rotatedName, type AuditFile, type ChainSnapshot, type SeqMark } from './files.js';
 import { exportChain, type ExportOptions, type ExportSummary } from './export.js';
-import { auditDraftSchema, auditRecordSchema, canonicalJson, decodeRecord, encodeRecord, GENESIS_HASH, recordHash, type AuditDraft, type AuditRecord } from './record.js';
+import { auditDraftSchema, auditRecordSchema, canonicalJson, decodeRecord, GENESIS_HASH, sealRecord, type AuditDraft, type AuditRecord } from './record.js';
 import { redactChanges, redactText } from './redact.js';
 import { verifyChain, type VerifyResult } from './verify.js';
 
@@ -432,9 +432,9 @@ class FileAuditLog implements AuditLog {
       const recs: AuditRecord[] = [];
       for (const d of p.drafts) {
         const base = { ...d, seq, time, prevHash };
-        const r: AuditRecord = { ...base, hash: recordHash(base) };
+        const { record: r, line } = sealRecord(base);
         if (seq % SPARSE_EVERY === 0) marks.push({ seq, offset: Buffer.byteLength(text) });
-        text += encodeRecord(r);
+        text += line;
         recs.push(r);
         prevHash = r.hash;
         seq++;

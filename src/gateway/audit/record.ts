@@ -108,6 +108,29 @@ export function recordHash(record: Omit<AuditRecord, 'hash'> & { hash?: string }
   return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
+/**
+ * The record with its hash, and its line: one canonical serialisation where hashing and encoding
+ * separately take two (this runs for every audited write). `hash` sorts after the keys written
+ * before it and before the rest, so the line is the hashed text with `"hash":"…"` spliced in
+ * between the two halves, byte for byte what `encodeRecord` writes.
+ */
+export function sealRecord(base: Omit<AuditRecord, 'hash'>): { record: AuditRecord; line: string } {
+  const head: Record<string, unknown> = {};
+  const tail: Record<string, unknown> = {};
+  for (const k of Object.keys(base)) {
+    if (k === 'hash') continue;
+    if (k < 'hash') head[k] = (base as Record<string, unknown>)[k];
+    else tail[k] = (base as Record<string, unknown>)[k];
+  }
+  const h = canonicalJson(head).slice(1, -1);
+  const t = canonicalJson(tail).slice(1, -1);
+  const hash = createHash('sha256')
+    .update(`{${h}${h && t ? ',' : ''}${t}}`)
+    .digest('hex');
+  const line = `{${h}${h ? ',' : ''}"hash":"${hash}"${t ? ',' : ''}${t}}\n`;
+  return { record: { ...base, hash } as AuditRecord, line };
+}
+
 /** The record's line in the file, newline included. */
 export function encodeRecord(record: AuditRecord): string {
   return canonicalJson(record) + '\n';

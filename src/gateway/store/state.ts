@@ -405,8 +405,7 @@ export class MemoryState {
     const data = c.type === 'Group' ? groupData(c.data) : c.data;
     const res: StoredResource = { ...old, data, version: this.bump(old, txn), lastModified: txn.at };
     this.checkUnique(conn!, res);
-    this.unindex(conn!, old, txn.undo);
-    this.index(conn!, res, txn.undo);
+    this.reindex(conn!, old, res, txn.undo);
     const coll = conn!.collection(c.type);
     coll.set(c.id, res);
     txn.undo.push(() => coll.set(c.id, old));
@@ -502,6 +501,43 @@ export class MemoryState {
       const dn = displayNameKey(d);
       if (dn !== undefined) uniqueRemove(conn.displayNames, dn, res.id, undo);
       if (ext !== undefined) multiRemove(conn.groupExternalIds, ext, res.id, undo);
+    }
+  }
+
+  /** unindex(old) + index(res), touching only the keys that differ (most updates change none). */
+  private reindex(conn: ConnectionState, old: StoredResource, res: StoredResource, undo: UndoLog): void {
+    const before = old.data;
+    const after = res.data;
+    const oldExt = externalIdOf(before);
+    const ext = externalIdOf(after);
+    if (res.type === 'User') {
+      const oldUn = userNameKey(before);
+      const un = userNameKey(after);
+      if (oldUn !== un) {
+        if (oldUn !== undefined) uniqueRemove(conn.userNames, oldUn, res.id, undo);
+        if (un !== undefined) uniqueSet(conn.userNames, un, res.id, undo);
+      }
+      if (oldExt !== ext) {
+        if (oldExt !== undefined) uniqueRemove(conn.userExternalIds, oldExt, res.id, undo);
+        if (ext !== undefined) uniqueSet(conn.userExternalIds, ext, res.id, undo);
+      }
+      if (before.emails !== after.emails) {
+        const oldEmails = emailKeys(before);
+        const emails = emailKeys(after);
+        for (const e of oldEmails) if (!emails.includes(e)) multiRemove(conn.emails, e, res.id, undo);
+        for (const e of emails) if (!oldEmails.includes(e)) multiAdd(conn.emails, e, res.id, undo);
+      }
+    } else {
+      const oldDn = displayNameKey(before);
+      const dn = displayNameKey(after);
+      if (oldDn !== dn) {
+        if (oldDn !== undefined) uniqueRemove(conn.displayNames, oldDn, res.id, undo);
+        if (dn !== undefined) uniqueSet(conn.displayNames, dn, res.id, undo);
+      }
+      if (oldExt !== ext) {
+        if (oldExt !== undefined) multiRemove(conn.groupExternalIds, oldExt, res.id, undo);
+        if (ext !== undefined) multiAdd(conn.groupExternalIds, ext, res.id, undo);
+      }
     }
   }
 
