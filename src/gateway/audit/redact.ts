@@ -62,7 +62,8 @@ export function changesBetween(before: Record<string, unknown> | undefined, afte
   const out: AuditChange[] = [];
   for (const k of keys) {
     if (k === 'meta') continue; // lastModified/version change on every write and say nothing
-    if (canonicalJson(b[k]) === canonicalJson(a[k])) continue;
+    // most attributes of an update are unchanged strings and booleans: === spares serialising them
+    if (b[k] === a[k] || canonicalJson(b[k]) === canonicalJson(a[k])) continue;
     const c: AuditChange = { attribute: k };
     if (b[k] !== undefined) c.before = b[k];
     if (a[k] !== undefined) c.after = a[k];

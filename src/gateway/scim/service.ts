@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ScimError } from './errors.js';
-import { applyPatch, needsMemberList, parsePatchRequest, type PatchLimits } from './patch/index.js';
+import { applyPatch, deepEqual, needsMemberList, parsePatchRequest, type PatchLimits } from './patch/index.js';
 import { normalizeMembers, normalizeResource, type NormalizedResource } from './resources/index.js';
 import { BRIDGE_USER_SCHEMA } from './schemas/definitions.js';
 import type { SchemaRegistry } from './schemas/registry.js';
@@ -97,21 +97,6 @@ function trackDeactivation(data: ScimJson, previous: ScimJson | undefined, at: s
   else delete block.deactivatedAt;
   if (Object.keys(block).length > 0) data[BRIDGE_USER_SCHEMA] = block;
   else delete data[BRIDGE_USER_SCHEMA];
-}
-
-/** Structural equality of JSON values (key order ignored). */
-export function jsonEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((v, i) => jsonEqual(v, bb[i]));
-  }
-  const ka = Object.keys(a);
-  const kb = Object.keys(b);
-  if (ka.length !== kb.length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
 }
 
 /**
@@ -508,7 +493,7 @@ export function createScimService(opts: {
           await policy?.check(ctx.connection, current.data, n.data, id);
         }
         const changes: CommitRequest['changes'] = [];
-        const dataChanged = !jsonEqual(n.data, current.data);
+        const dataChanged = !deepEqual(n.data, current.data);
         const event: ResourceEvent = { connection: ctx.connection, type, id, before: current.data, after: dataChanged ? n.data : current.data };
         // A membership-only PATCH leaves the group's data alone: only the O(change) delta is written.
         if (dataChanged) changes.push({ op: 'replace', type, connection: ctx.connection, id, data: n.data, expectVersion });

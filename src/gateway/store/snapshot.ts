@@ -13,6 +13,8 @@ import type { Member, StoredResource, OutboxEntry } from './types.js';
 
 export const SNAPSHOT_FILE = 'db.json';
 const DEFAULT_CHUNK_BYTES = 256 * 1024;
+/** Room past chunkBytes in the write buffer, so that pieces up to 64K characters never need a Buffer of their own. */
+const PIECE_HEADROOM = 192 * 1024;
 export const SNAPSHOT_FORMAT = 1;
 
 export interface SnapshotConnection {
@@ -126,26 +128,44 @@ export class DurableJsonFile<T> implements Adapter<T> {
     const tmp = join(dirname(this.path), `${basename(this.path)}.${process.pid}.${++this.tmpCounter}.tmp`);
     const fsync = this.options.fsync;
     const syncEvery = this.options.syncEveryBytes ?? 1024 * 1024;
-    let h: FileHandle | undefined = await open(tmp, 'w', 0o600);
-    // one reused buffer for the whole file: per-chunk Buffers fragment the malloc heap (RSS)
     const chunkBytes = this.options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
-    const scratch = Buffer.allocUnsafe(chunkBytes * 3 + 4096);
+    let h: FileHandle | undefined = await open(tmp, 'w', 0o600);
     try {
+      const handle = h;
       let pos = 0;
       let sinceSync = 0;
-      const handle = h;
+      const put = async (buf: Buffer): Promise<void> => {
+        await writeFully(this.io, handle, buf, pos);
+        pos += buf.length;
+        sinceSync += buf.length;
+        if (fsync && sinceSync >= syncEvery) {
+          await this.io.datasync(handle);
+          sinceSync = 0;
+        }
+      };
+      // One reused buffer for the whole file, filled piece by piece: no chunk-sized strings (which
+      // V8 puts in its old generation, to be reclaimed only by full GCs) and no per-chunk Buffers
+      // (which fragment the malloc heap).
+      const buffer = Buffer.allocUnsafe(chunkBytes + PIECE_HEADROOM);
+      let fill = 0;
       await serializeChunked(
         data,
-        async (chunk) => {
-          const fits = chunk.length * 3 <= scratch.length;
-          const buf = fits ? scratch.subarray(0, scratch.write(chunk, 0, 'utf8')) : Buffer.from(chunk, 'utf8');
-          await writeFully(this.io, handle, buf, pos);
-          pos += buf.length;
-          sinceSync += buf.length;
-          if (fsync && sinceSync >= syncEvery) {
-            await this.io.datasync(handle);
-            sinceSync = 0;
-          }
+        {
+          append(piece) {
+            // at most 3 bytes per UTF-16 code unit: checked without measuring the piece
+            if (piece.length * 3 > buffer.length - fill) return false;
+            fill += buffer.write(piece, fill, 'utf8');
+            return true;
+          },
+          get pending() {
+            return fill;
+          },
+          async flush() {
+            if (fill === 0) return;
+            await put(buffer.subarray(0, fill));
+            fill = 0;
+          },
+          writeLarge: (piece) => put(Buffer.from(piece, 'utf8')),
         },
         { chunkBytes, sliceMs: this.options.sliceMs },
       );
@@ -166,6 +186,17 @@ export class DurableJsonFile<T> implements Adapter<T> {
   }
 }
 
+/** Where serializeChunked puts its output. */
+export interface ChunkWriter {
+  /** Appends a piece; false when it does not fit (flush, then try again). */
+  append(piece: string): boolean;
+  /** Bytes appended and not yet flushed. */
+  readonly pending: number;
+  flush(): Promise<void>;
+  /** Writes a piece too big for an empty buffer (called right after a flush). */
+  writeLarge(piece: string): Promise<void>;
+}
+
 function isPlainRecord(v: object): boolean {
   const proto: unknown = Object.getPrototypeOf(v);
   // null-prototype records are what the store builds, so that an id like "__proto__" is just a key
@@ -174,71 +205,81 @@ function isPlainRecord(v: object): boolean {
 
 /**
  * JSON.stringify, streamed: arrays are written element by element and objects down to depth 3
- * key by key, everything else with one JSON.stringify. Yields to the event loop whenever a slice
- * ran longer than `sliceMs` and hands `sink` chunks of about `chunkBytes`.
+ * key by key, everything else with one JSON.stringify. Flushes the writer whenever it holds about
+ * `chunkBytes`, and yields to the event loop whenever a slice ran longer than `sliceMs`. Pieces go
+ * to the writer synchronously; only a flush or a yield is awaited, not every piece.
  */
 export async function serializeChunked(
   value: unknown,
-  sink: (chunk: string) => Promise<void>,
+  writer: ChunkWriter,
   opts: { chunkBytes?: number; sliceMs?: number } = {},
 ): Promise<void> {
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   const sliceMs = opts.sliceMs ?? 4;
-  let parts: string[] = [];
-  let size = 0;
   let sliceStart = performance.now();
   let sinceCheck = 0;
+  /** A piece the writer had no room for, written by the next pause(). */
+  let overflow: string | undefined;
 
-  const emit = async (s: string): Promise<void> => {
-    parts.push(s);
-    size += s.length;
-    if (size >= chunkBytes) {
-      const chunk = parts.join('');
-      parts = [];
-      size = 0;
-      await sink(chunk);
-      sliceStart = performance.now();
-    } else if (++sinceCheck >= 64) {
-      sinceCheck = 0;
-      if (performance.now() - sliceStart > sliceMs) {
-        await yieldToLoop();
-        sliceStart = performance.now();
-      }
+  /** Hands a piece to the writer; true when the caller must await pause() before going on. */
+  const emit = (piece: string): boolean => {
+    if (!writer.append(piece)) {
+      overflow = piece;
+      return true;
     }
+    if (writer.pending >= chunkBytes) return true;
+    if (++sinceCheck >= 64) {
+      sinceCheck = 0;
+      return performance.now() - sliceStart > sliceMs;
+    }
+    return false;
+  };
+  const pause = async (): Promise<void> => {
+    if (overflow !== undefined) {
+      const piece = overflow;
+      overflow = undefined;
+      await writer.flush();
+      if (!writer.append(piece)) await writer.writeLarge(piece);
+    }
+    // a flush waits for the disk, which lets the event loop run; otherwise yield explicitly
+    if (writer.pending >= chunkBytes) await writer.flush();
+    else await yieldToLoop();
+    sliceStart = performance.now();
   };
 
   const walk = async (v: unknown, depth: number): Promise<void> => {
     if (Array.isArray(v)) {
-      await emit('[');
+      if (emit('[')) await pause();
       for (let i = 0; i < v.length; i++) {
         const el: unknown = v[i];
         const prefix = i === 0 ? '' : ',';
         if (Array.isArray(el)) {
-          if (prefix) await emit(prefix);
+          if (prefix && emit(prefix)) await pause();
           await walk(el, depth + 1);
-        } else {
+        } else if (emit(prefix + (JSON.stringify(el) ?? 'null'))) {
           // undefined and functions become null inside arrays, as JSON.stringify does
-          await emit(prefix + (JSON.stringify(el) ?? 'null'));
+          await pause();
         }
       }
-      await emit(']');
+      if (emit(']')) await pause();
       return;
     }
     if (typeof v === 'object' && v !== null && depth <= 3 && isPlainRecord(v)) {
-      await emit('{');
+      if (emit('{')) await pause();
       let first = true;
       for (const [k, el] of Object.entries(v)) {
         if (el === undefined || typeof el === 'function') continue;
-        await emit((first ? '' : ',') + JSON.stringify(k) + ':');
+        if (emit((first ? '' : ',') + JSON.stringify(k) + ':')) await pause();
         first = false;
         await walk(el, depth + 1);
       }
-      await emit('}');
+      if (emit('}')) await pause();
       return;
     }
-    await emit(JSON.stringify(v) ?? 'null');
+    if (emit(JSON.stringify(v) ?? 'null')) await pause();
   };
 
   await walk(value, 0);
-  if (parts.length > 0) await sink(parts.join(''));
+  if (overflow !== undefined) await pause();
+  await writer.flush();
 }

@@ -7,3 +7,5 @@ export type { MemberDelta, PatchContext, PatchLimits, PatchOp, PatchResult } fro
 export { PATCH_OP_SCHEMA } from './types.js';
 export { parsePatchRequest, needsMemberList } from './parse.js';
 export { applyPatch } from './apply.js';
+/** Structural equality of JSON values, key order ignored (also what the service compares writes with). */
+export { deepEqual } from './json.js';
