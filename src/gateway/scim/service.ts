@@ -485,7 +485,11 @@ export function createScimService(opts: {
         const result = applyPatch(current.data, ops, patchCtx, currentMembers);
         if (!result.changed) return { result: current };
         const at = new Date().toISOString();
-        let n = normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
+        // A membership-only PATCH leaves the group's data as stored (already normalized): spare
+        // normalizing it again (a copy: the stored object must never be edited in place).
+        let n: NormalizedResource = type === 'Group' && deepEqual(result.data, current.data)
+          ? { data: { ...current.data } }
+          : normalizeResource(registry, type, { ...result.data, schemas: [registry.resourceType(type).schema] });
         n = await amendByHook(ctx, type, 'patch', id, current.data, n);
         if (type === 'User') {
           trackDeactivation(n.data, current.data, at);
