@@ -400,17 +400,30 @@ export class LowdbStore implements Store {
     if (!Array.isArray(request?.changes)) throw ScimError.invalidValue('commit: changes must be an array');
     const at = request.at ?? new Date().toISOString();
     if (typeof at !== 'string') throw ScimError.invalidValue('commit: at must be an ISO date-time string');
-    const records = request.changes.map(toJournalChange);
-    const expect = request.changes.map((c) => ('expectVersion' in c ? c.expectVersion : undefined));
-    const changesJson = JSON.stringify(records);
+    // Audit records change no state (replay only hands them to the sink), so they are journaled
+    // after the state changes and are not copied: about a third of a PATCH's journal line.
+    const stateRecords: JournalChange[] = [];
+    const auditChanges: JournalChange[] = [];
+    const expect: Array<number | undefined> = [];
+    for (const c of request.changes) {
+      const record = toJournalChange(c);
+      if (record.op === 'audit') auditChanges.push(record);
+      else {
+        stateRecords.push(record);
+        expect.push('expectVersion' in c ? c.expectVersion : undefined);
+      }
+    }
+    const stateJson = JSON.stringify(stateRecords);
+    const changesJson =
+      auditChanges.length === 0 ? stateJson : `[${stateJson.slice(1, -1)}${stateRecords.length > 0 ? ',' : ''}${JSON.stringify(auditChanges).slice(1)}`;
     // The stored copy is the journal's own JSON, parsed back: the caller keeps no reference into
     // the store, and memory holds exactly what a replay will rebuild.
-    const copies = JSON.parse(changesJson) as JournalChange[];
+    const copies = JSON.parse(stateJson) as JournalChange[];
     const undo: Array<() => void> = [];
     const resources = this.state.apply(copies, at, undo, expect);
     const seq = this.nextSeq++;
     hooks?.onApplied?.();
-    const audit = auditRecordsOf(copies);
+    const audit = auditRecordsOf(auditChanges);
     return new Promise<CommitResult>((resolvePromise, reject) => {
       this.pending.push({ seq, at, changesJson, undo, result: { resources, seq }, resolve: resolvePromise, reject, ...(audit ? { audit } : {}) });
       void this.pump();
