@@ -14,6 +14,7 @@ export default defineConfig({
       'test/integration/roles.test.ts',
       'test/integration/claim-and-sync.test.ts',
       'test/integration/hooks.test.ts',
+      'test/integration/outbox.test.ts',
     ],
     env: { SCIM_BRIDGE_TEST_STORE: 'postgres' },
     testTimeout: 30_000,

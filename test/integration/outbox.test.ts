@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOutboxWorker, createProvisioningEffects, type DeliveryTarget, type FailureClass, type OutboxWorker } from '../../src/gateway/provisioning/index.js';
 import { createSchemaRegistry, createScimService, type ScimService } from '../../src/gateway/scim/index.js';
-import { createLowdbStore, type OutboxEntry, type Store } from '../../src/gateway/store/index.js';
+import { createLowdbStore, createPostgresStore, type OutboxEntry, type Store } from '../../src/gateway/store/index.js';
+import { TEST_STORE, testStoreConfig } from '../helpers/gateway.js';
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const silent = { info() {}, warn() {}, error() {} };
@@ -42,8 +43,21 @@ interface Rig {
 }
 const rigs: Rig[] = [];
 
+/** PostgreSQL runs (SCIM_BRIDGE_TEST_STORE=postgres): one database per rig dir, so a restart reopens it. */
+const databaseOf = new Map<string, string>();
+
+async function openStore(dir: string): Promise<Store> {
+  if (TEST_STORE !== 'postgres') return createLowdbStore({ dataDir: dir, logger: silent });
+  let url = databaseOf.get(dir);
+  if (url === undefined) {
+    url = String((await testStoreConfig()).databaseUrl);
+    databaseOf.set(dir, url);
+  }
+  return createPostgresStore({ url, logger: silent });
+}
+
 async function rig(dir = mkdtempSync(join(tmpdir(), 'outbox-')), target = new RecordingTarget()): Promise<Rig> {
-  const store = createLowdbStore({ dataDir: dir, logger: silent });
+  const store = await openStore(dir);
   await store.open();
   const worker = createOutboxWorker({ store, target: (c) => (c === 'target-1' ? target : undefined), classify, logger: silent, baseDelayMs: 20, maxDelayMs: 50, maxAttempts: 4, pollMs: 20 });
   const registry = createSchemaRegistry();
