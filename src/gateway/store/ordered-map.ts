@@ -9,6 +9,8 @@ export class OrderedMap<V> {
   private nextOrd = 0;
   /** Set by restore(): iteration order must be re-established from the ordinals before use. */
   private unsorted = false;
+  /** Built by the first valuesFrom() (list paging), kept up to date from then on. */
+  private positions?: PositionIndex;
 
   get size(): number {
     return this.items.size;
@@ -29,7 +31,11 @@ export class OrderedMap<V> {
 
   /** Appends a new key, or replaces the value of an existing key in place. */
   set(key: string, value: V): void {
-    if (!this.items.has(key)) this.ords.set(key, this.nextOrd++);
+    if (!this.items.has(key)) {
+      const ord = this.nextOrd++;
+      this.ords.set(key, ord);
+      this.positions?.add(ord, key);
+    }
     this.items.set(key, value);
   }
 
@@ -39,6 +45,7 @@ export class OrderedMap<V> {
     if (ord === undefined) return undefined;
     this.items.delete(key);
     this.ords.delete(key);
+    this.positions?.remove(ord);
     return ord;
   }
 
@@ -46,12 +53,31 @@ export class OrderedMap<V> {
   restore(key: string, value: V, ord: number): void {
     this.items.set(key, value);
     this.ords.set(key, ord);
+    this.positions?.add(ord, key);
     this.unsorted = true;
   }
 
   values(): IterableIterator<V> {
     this.ensureSorted();
     return this.items.values();
+  }
+
+  /**
+   * The values from the `start`-th (0-based) on, in order. Finds the start in O(log n) instead of
+   * stepping over `start` entries, so the pages of a large list cost the same at any depth.
+   */
+  *valuesFrom(start: number): IterableIterator<V> {
+    if (start <= 0) {
+      yield* this.values();
+      return;
+    }
+    if (start >= this.items.size) return;
+    this.positions ??= PositionIndex.of(this.ords, this.nextOrd);
+    const slots = this.positions.slots;
+    for (let ord = this.positions.ordAt(start); ord < slots.length; ord++) {
+      const key = slots[ord];
+      if (key !== undefined) yield this.items.get(key)!;
+    }
   }
 
   keys(): IterableIterator<string> {
@@ -87,4 +113,71 @@ export class OrderedMap<V> {
       this.ords.set(e.key, e.ord);
     }
   }
+}
+
+/**
+ * Live keys by ordinal (deleted ones leave a hole), with a Fenwick tree of live counts over the
+ * ordinals: the n-th live key is found in O(log n). Holes are never compacted (ordinals are handed
+ * out by undo records): a slot costs 12 bytes per key ever created since the store opened.
+ */
+class PositionIndex {
+  readonly slots: Array<string | undefined> = [];
+  private tree = new Int32Array(1024);
+
+  static of(ords: ReadonlyMap<string, number>, nextOrd: number): PositionIndex {
+    const index = new PositionIndex();
+    index.slots.length = nextOrd;
+    for (const [key, ord] of ords) index.slots[ord] = key;
+    index.rebuild(Math.max(1024, nextOrd));
+    return index;
+  }
+
+  add(ord: number, key: string): void {
+    if (ord >= this.tree.length - 1) this.rebuild(Math.max(this.tree.length * 2, ord + 2));
+    while (this.slots.length <= ord) this.slots.push(undefined);
+    const live = this.slots[ord] !== undefined;
+    this.slots[ord] = key;
+    if (!live) this.bump(ord, 1);
+  }
+
+  remove(ord: number): void {
+    if (this.slots[ord] === undefined) return;
+    this.slots[ord] = undefined;
+    this.bump(ord, -1);
+  }
+
+  /** The ordinal of the `n`-th (0-based) live key; n must be below the live count. */
+  ordAt(n: number): number {
+    let pos = 0;
+    let remaining = n + 1;
+    for (let step = highestPowerOfTwo(this.tree.length - 1); step > 0; step >>= 1) {
+      const next = pos + step;
+      if (next < this.tree.length && this.tree[next] < remaining) {
+        pos = next;
+        remaining -= this.tree[next];
+      }
+    }
+    return pos; // tree index pos + 1 (1-based) is ordinal pos
+  }
+
+  private bump(ord: number, delta: number): void {
+    for (let i = ord + 1; i < this.tree.length; i += i & -i) this.tree[i] += delta;
+  }
+
+  /** Rebuilds the tree with room for `capacity` ordinals (O(n)). */
+  private rebuild(capacity: number): void {
+    const tree = new Int32Array(capacity + 1);
+    for (let ord = 0; ord < this.slots.length; ord++) if (this.slots[ord] !== undefined) tree[ord + 1] += 1;
+    for (let i = 1; i < tree.length; i++) {
+      const parent = i + (i & -i);
+      if (parent < tree.length) tree[parent] += tree[i];
+    }
+    this.tree = tree;
+  }
+}
+
+function highestPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
 }

@@ -192,9 +192,7 @@ export function runQuery(conn: ConnectionState | undefined, req: QueryRequest): 
       const total = coll.size;
       const resources: StoredResource[] = [];
       if (count > 0 && from < total) {
-        let i = 0;
-        for (const r of coll.values()) {
-          if (i++ < from) continue;
+        for (const r of coll.valuesFrom(from)) {
           resources.push(r);
           if (resources.length >= count) break;
         }
