@@ -6,7 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricsSources {
-  stats(): Promise<{ users: number; groups: number; outboxPending: number; outboxDead: number; journalBytes: number; snapshotBytes: number }>;
+  stats(): Promise<{ users: number; groups: number; outboxPending: number; outboxDead: number; journalBytes: number; snapshotBytes: number; compactions?: number }>;
   connectors(): Array<{ id: string; connection: string; state: string }>;
 }
 
@@ -63,6 +63,16 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
   gauge('scim_bridge_outbox_pending', 'Connector operations waiting for delivery', (s) => s.outboxPending);
   gauge('scim_bridge_outbox_dead', 'Dead-lettered connector operations (need an admin)', (s) => s.outboxDead);
   gauge('scim_bridge_store_bytes', 'Bytes on disk of the store (snapshot + journal)', (s) => s.journalBytes + s.snapshotBytes);
+  new Counter({
+    name: 'scim_bridge_store_compactions_total',
+    help: 'Snapshot rewrites of the embedded store since start (each serialises the whole store in the background)',
+    registers: [registry],
+    async collect() {
+      const n = (await sources.stats()).compactions ?? 0;
+      this.reset();
+      this.inc(n);
+    },
+  });
   new Gauge({
     name: 'scim_bridge_connector_up',
     help: '1 when the connector instance runs, 0 when it failed to start (see the console)',

@@ -301,6 +301,7 @@ describe('compaction', () => {
     expect(stats.snapshotBytes).toBeGreaterThan(100_000);
     expect(stats.journalBytes).toBeLessThan(200_000);
     expect(log.lines.filter((l) => l.msg === 'store: compacted').length).toBeGreaterThan(2);
+    expect(stats.compactions).toBe(log.lines.filter((l) => l.msg === 'store: compacted').length);
     const before = await dump(store, C);
     const image = await crashImage(dir);
     await store.close();

@@ -175,6 +175,7 @@ export class LowdbStore implements Store {
   private auditBehind = false;
   private guard?: CompactionGuard;
   private lastCompaction?: string;
+  private compactions = 0;
   /** After a failed compaction, wait for the journal to grow this far before trying again. */
   private compactRetryAt = 0;
 
@@ -655,6 +656,7 @@ export class LowdbStore implements Store {
       this.snapshotSeq = seq;
       this.compactRetryAt = 0;
       this.lastCompaction = new Date().toISOString();
+      this.compactions++;
       this.log.info(
         { reason, seq, snapshotBytes: this.adapter.size, grabMs: Math.round(grabMs), ms: Math.round(performance.now() - t0) },
         'store: compacted',
@@ -747,7 +749,7 @@ export class LowdbStore implements Store {
     let outboxDead = 0;
     for (const e of this.state.outbox.values()) if (e.state === 'dead') outboxDead++;
     else outboxPending++;
-    const stats: StoreStats = { ...counts, outboxPending, outboxDead, journalBytes: this.journalBytes(), snapshotBytes: this.adapter.size };
+    const stats: StoreStats = { ...counts, outboxPending, outboxDead, journalBytes: this.journalBytes(), snapshotBytes: this.adapter.size, compactions: this.compactions };
     if (this.lastCompaction) stats.lastCompaction = this.lastCompaction;
     return stats;
   }

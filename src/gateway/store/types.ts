@@ -193,6 +193,8 @@ export interface StoreStats {
   journalBytes: number;
   snapshotBytes: number;
   lastCompaction?: string;
+  /** Compactions (snapshot rewrites) since the store opened; embedded store only. */
+  compactions?: number;
 }
 
 export interface Store {
