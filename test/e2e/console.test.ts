@@ -276,6 +276,8 @@ describe.skipIf(!chromiumAvailable())('console pages', () => {
     await page.goto(`${rig.gateway.adminUrl}/#/tokens`);
     await page.reload();
     await page.getByRole('heading', { name: 'Tokens', level: 1 }).waitFor();
+    // the token list loads after the heading: until it has, main may hold nothing to focus
+    await page.getByRole('button', { name: 'Rotate Okta' }).waitFor();
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to main content');
     await page.keyboard.press('Enter');
