@@ -262,6 +262,7 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.members(C, 'g1')).map((m) => m.value)).toEqual(['u3', 'u2']);
       expect((await store.get(C, 'Group', 'g1'))!).toMatchObject({ version: 3, memberCount: 2 });
       expect(await store.groupsOf(C, 'u1')).toEqual([{ value: 'g2', display: 'G2' }]);
+      expect(await store.groupsOf(C, 'g2')).toEqual([]);
       // remove + add of one member in one op re-adds it (a PATCH replace)
       const swapped = await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', remove: ['u3'], add: [{ value: 'u3' }] }] });
       expect(swapped.resources.map((x) => [x.id, x.version, x.memberCount])).toEqual([['g1', 4, 2]]);
