@@ -1,29 +1,13 @@
 /** The outbox and target links: committed with resource changes, ordered per resource, durable. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanupDirs, crashImage, openStore, tempDir, user } from '../../../test/fixtures/store/helpers.js';
-import type { OutboxEntry, StoreIo } from './index.js';
+import { outboxEntry } from './contract.test-suite.js';
+import type { StoreIo } from './index.js';
 
 afterEach(cleanupDirs);
 
 const PAST = '2000-01-01T00:00:00.000Z';
 const NOW = '2030-01-01T00:00:00.000Z';
-
-function entry(id: string, resourceId: string, extra: Partial<OutboxEntry> = {}): OutboxEntry {
-  return {
-    id,
-    connection: 'default',
-    connector: 'demo-1',
-    resourceType: 'User',
-    resourceId,
-    kind: 'createUser',
-    payload: { resource: { userName: resourceId } },
-    createdAt: PAST,
-    attempts: 0,
-    nextAttemptAt: PAST,
-    state: 'pending',
-    ...extra,
-  };
-}
 
 describe('outbox', () => {
   it('commits entries with the resource change and delivers the oldest entry of each resource first', async () => {
@@ -31,10 +15,10 @@ describe('outbox', () => {
     await store.commit({
       changes: [
         { op: 'create', type: 'User', connection: 'default', id: 'u1', data: user('a') },
-        { op: 'outbox.add', entry: entry('op1', 'u1') },
+        { op: 'outbox.add', entry: outboxEntry('op1', 'u1') },
       ],
     });
-    await store.commit({ changes: [{ op: 'outbox.add', entry: entry('op2', 'u1', { kind: 'updateUser' }) }, { op: 'outbox.add', entry: entry('op3', 'u2') }] });
+    await store.commit({ changes: [{ op: 'outbox.add', entry: outboxEntry('op2', 'u1', { kind: 'updateUser' }) }, { op: 'outbox.add', entry: outboxEntry('op3', 'u2') }] });
     expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['op1', 'op3']);
     expect((await store.outboxList()).map((e) => e.id)).toEqual(['op1', 'op2', 'op3']);
     await store.commit({ changes: [{ op: 'outbox.remove', id: 'op1' }, { op: 'link', connector: 'demo-1', resourceId: 'u1', key: 'uid=a' }] });
@@ -45,7 +29,7 @@ describe('outbox', () => {
 
   it('a dead entry holds back later entries of the same resource only; backoff delays an entry', async () => {
     const store = await openStore(await tempDir());
-    await store.commit({ changes: [entry('a1', 'ua'), entry('a2', 'ua'), entry('b1', 'ub')].map((e) => ({ op: 'outbox.add' as const, entry: e })) });
+    await store.commit({ changes: [outboxEntry('a1', 'ua'), outboxEntry('a2', 'ua'), outboxEntry('b1', 'ub')].map((e) => ({ op: 'outbox.add' as const, entry: e })) });
     await store.commit({ changes: [{ op: 'outbox.update', id: 'a1', attempts: 5, nextAttemptAt: PAST, state: 'dead', lastError: 'target refused' }] });
     expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['b1']);
     expect((await store.outboxList({ state: 'dead' }))[0]).toMatchObject({ id: 'a1', attempts: 5, lastError: 'target refused' });
@@ -58,7 +42,7 @@ describe('outbox', () => {
   it('survives a crash (journal replay) and a compaction (snapshot)', async () => {
     const dir = await tempDir();
     const store = await openStore(dir);
-    await store.commit({ changes: [{ op: 'outbox.add', entry: entry('k1', 'u1') }, { op: 'link', connector: 'demo-1', resourceId: 'u9', key: 'row-9' }] });
+    await store.commit({ changes: [{ op: 'outbox.add', entry: outboxEntry('k1', 'u1') }, { op: 'link', connector: 'demo-1', resourceId: 'u9', key: 'row-9' }] });
     await store.commit({ changes: [{ op: 'outbox.update', id: 'k1', attempts: 2, nextAttemptAt: PAST, state: 'pending', lastError: 'ECONNREFUSED' }] });
     const image = await crashImage(dir);
     const replayed = await openStore(image);
@@ -85,7 +69,7 @@ describe('outbox', () => {
     const store = await openStore(await tempDir(), {}, { io });
     fail = true;
     await expect(
-      store.commit({ changes: [{ op: 'create', type: 'User', connection: 'default', id: 'u1', data: user('a') }, { op: 'outbox.add', entry: entry('x1', 'u1') }] }),
+      store.commit({ changes: [{ op: 'create', type: 'User', connection: 'default', id: 'u1', data: user('a') }, { op: 'outbox.add', entry: outboxEntry('x1', 'u1') }] }),
     ).rejects.toMatchObject({ status: 503 });
     expect(await store.outboxList()).toEqual([]);
     expect(await store.get('default', 'User', 'u1')).toBeUndefined();

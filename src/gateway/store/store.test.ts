@@ -1,40 +1,14 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ScimError } from '../scim/index.js';
 import { cleanupDirs, crashImage, dump, openStore, tempDir, user } from '../../../test/fixtures/store/helpers.js';
-import { createLowdbStore, type Change } from './index.js';
+import { createGroup, createUser, scimError } from './contract.test-suite.js';
+import { createLowdbStore } from './index.js';
 
 const C = 'okta';
 const AT = '2025-01-02T03:04:05.000Z';
 
 afterEach(cleanupDirs);
-
-const createUser = (id: string, userName: string, extra: Record<string, unknown> = {}, connection = C): Change => ({
-  op: 'create',
-  type: 'User',
-  connection,
-  id,
-  data: user(userName, extra),
-});
-const createGroup = (id: string, displayName: string, members?: Array<{ value: string }>): Change => ({
-  op: 'create',
-  type: 'Group',
-  connection: C,
-  id,
-  data: { displayName },
-  ...(members ? { members } : {}),
-});
-
-async function scimError(p: Promise<unknown>): Promise<ScimError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ScimError);
-    return err as ScimError;
-  }
-  throw new Error('expected a ScimError');
-}
 
 describe('createLowdbStore', () => {
   it('is exported and opens a missing data dir', async () => {
