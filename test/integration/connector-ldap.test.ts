@@ -93,6 +93,8 @@ describe('SCIM -> ldap connector -> slapd', () => {
     expect(values(e, 'title')).toEqual(['Analyst']);
     expect(values(e, 'employeeType')).toEqual(['scim']);
     expect(values(e, 'objectClass')).toContain('inetOrgPerson');
+    // The entry is visible in slapd a moment before the gateway records the link: wait for the delivery.
+    await outboxSettled();
     expect((await gw.gateway.store.linkOf('ldap-1', ada))?.toLowerCase()).toBe(people('ada.lovelace'));
 
     // userName is the RDN (uid): a PATCH of userName renames the entry and re-links the key.
