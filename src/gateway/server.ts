@@ -50,7 +50,7 @@ import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 import type { ConnectorDefinition } from '../../connectors/sdk/index.js';
 import { openSecretStore, type SecretStore } from './secrets/index.js';
 import { createMetrics } from './metrics/index.js';
-import { createAuditLog, type AuditDraft, type AuditLog } from './audit/index.js';
+import { createAuditLog, prepareDraft, type AuditDraft, type AuditLog } from './audit/index.js';
 import { createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
@@ -178,9 +178,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     append: async (commits) => {
       const drafts: AuditDraft[] = [];
       for (const { seq, records } of commits) for (const r of records) drafts.push({ ...(r as AuditDraft), storeSeq: seq });
-      await audit.append(drafts, { durable: false });
+      await audit.append(drafts, { durable: false, prepared: true });
     },
     sync: () => audit.sync(),
+    prepare: prepareDraft,
   };
   const store = opts.store ?? pgStore ?? createLowdbStore({ dataDir: config.dataDir, logger, auditSink });
   try {

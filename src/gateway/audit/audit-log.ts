@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { writeFileDurably } from '../auth/access-file.js';
 import { ACTIVE_FILE, ANCHOR_FILE, backwardLines, buildSparseIndex, chainFiles, forwardLines, listAuditFiles, openChain, readAnchor, rotatedName, type AuditFile, type ChainSnapshot, type SeqMark } from './files.js';
 import { exportChain, type ExportOptions, type ExportSummary } from './export.js';
-import { auditDraftSchema, auditRecordSchema, canonicalJson, decodeRecord, GENESIS_HASH, sealRecord, type AuditDraft, type AuditRecord } from './record.js';
-import { redactChanges, redactText } from './redact.js';
+import { prepareDraft } from './draft.js';
+import { auditRecordSchema, canonicalJson, decodeRecord, GENESIS_HASH, sealRecord, type AuditDraft, type AuditRecord } from './record.js';
 import { verifyChain, type VerifyResult } from './verify.js';
 
 /** The logging surface the audit log needs (pino-compatible). */
@@ -80,8 +80,10 @@ export interface AuditLog {
   /**
    * Appends records. With `{ durable: false }` the write is not fsynced on its own: for records the
    * caller already holds durably (the store journal), which then calls sync() before dropping them.
+   * With `{ prepared: true }` the drafts have been through `prepareDraft` already (the store does
+   * it at commit) and are not validated again.
    */
-  append(drafts: AuditDraft[], options?: { durable?: boolean }): Promise<AuditRecord[]>;
+  append(drafts: AuditDraft[], options?: { durable?: boolean; prepared?: boolean }): Promise<AuditRecord[]>;
   /** fsyncs everything appended so far. */
   sync(): Promise<void>;
   /** Highest storeSeq appended so far (0 when none). */
@@ -363,12 +365,12 @@ class FileAuditLog implements AuditLog {
     });
   }
 
-  append(drafts: AuditDraft[], options: { durable?: boolean } = {}): Promise<AuditRecord[]> {
+  append(drafts: AuditDraft[], options: { durable?: boolean; prepared?: boolean } = {}): Promise<AuditRecord[]> {
     if (!this.opened || this.closed) return Promise.reject(new Error('audit log is not open'));
     if (drafts.length === 0) return Promise.resolve([]);
     let clean: AuditDraft[];
     try {
-      clean = drafts.map((d) => sanitize(auditDraftSchema.parse(d)));
+      clean = options.prepared ? drafts : drafts.map(prepareDraft);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -692,13 +694,3 @@ function safeJson(text: string): unknown {
   }
 }
 
-/** Redaction and normalisation applied to every draft before it is hashed. */
-function sanitize(d: AuditDraft): AuditDraft {
-  const out: AuditDraft = { ...d };
-  if (d.changes) {
-    // only attributes that changed: a PUT that resends everything records the difference
-    out.changes = redactChanges(d.changes.filter((c) => canonicalJson(c.before) !== canonicalJson(c.after)));
-  }
-  if (d.detail !== undefined) out.detail = redactText(d.detail);
-  return out;
-}

@@ -3,6 +3,7 @@ export { createAuditLog } from './audit-log.js';
 export type { AuditLog, AuditLogOptions, AuditLogger, AuditLogInternals, AuditIo, AuditQuery, AuditPage } from './audit-log.js';
 export { auditRecordSchema, auditDraftSchema, canonicalJson, recordHash, GENESIS_HASH } from './record.js';
 export type { AuditActor, AuditChange, AuditDraft, AuditRecord } from './record.js';
+export { prepareDraft } from './draft.js';
 export { redactChanges, redactText, changesBetween, isSecretName, REDACTED } from './redact.js';
 export { verifyAuditLog } from './verify.js';
 export type { VerifyResult } from './verify.js';

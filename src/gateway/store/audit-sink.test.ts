@@ -95,4 +95,38 @@ describe('audit sink', () => {
     expect(got.map((g) => g.records)).toEqual([[{ i: 0 }], [{ i: 1 }], [{ i: 2 }]]);
     await reopened.close();
   });
+
+  it('journals what prepare() returns, and leaves out a record prepare() refuses without holding back later ones', async () => {
+    const dir = await tempDir();
+    const log = captureLogger();
+    const got: Array<{ seq: number; records: unknown[] }> = [];
+    const sink: AuditSink = {
+      lastSeq: () => got.at(-1)?.seq ?? 0,
+      append: async (commits) => void got.push(...commits),
+      prepare: (r) => {
+        const { i, secret } = r as { i?: number; secret?: string };
+        if (typeof i !== 'number') throw new Error('not an audit record: i: expected a number');
+        return { i, ...(secret ? { secret: '[masked]' } : {}) };
+      },
+    };
+    const store = await openStore(dir, { auditSink: sink, logger: log });
+    const commit = (...records: unknown[]) => store.commit({ changes: [{ op: 'create', type: 'User', connection: 'c', id: `u${got.length}-${Math.random()}`, data: user(`u${Math.random()}`) }, { op: 'audit', records }] });
+    const a = await commit({ i: 1, secret: 'hunter2' });
+    const b = await commit({ i: 'two' }, { i: 3 });
+    const c = await commit({ i: 4 });
+    // the journal holds the prepared record, never what prepare() masked (read before close compacts it away)
+    const { readdir, readFile } = await import('node:fs/promises');
+    const files = await readdir(dir);
+    const all = (await Promise.all(files.map((f) => readFile(`${dir}/${f}`, 'utf8').catch(() => '')))).join('');
+    expect(all).toContain('[masked]');
+    expect(all).not.toContain('hunter2');
+    await store.close();
+    // the refused record is gone, its commit and the records around it are not
+    expect(got).toEqual([
+      { seq: a.seq, records: [{ i: 1, secret: '[masked]' }] },
+      { seq: b.seq, records: [{ i: 3 }] },
+      { seq: c.seq, records: [{ i: 4 }] },
+    ]);
+    expect(log.lines.filter((l) => l.level === 'error' && /not valid and was left out/.test(l.msg ?? ''))).toHaveLength(1);
+  });
 });

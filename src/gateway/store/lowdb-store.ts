@@ -278,7 +278,8 @@ export class LowdbStore implements Store {
     const collectAudit = (entry: JournalEntry): void => {
       if (entry.seq <= auditFrom) return;
       const records = auditRecordsOf(entry.changes);
-      if (records) auditBacklog.push({ seq: entry.seq, records });
+      // prepared again: a journal written by an older version holds drafts as they were made
+      if (records) auditBacklog.push({ seq: entry.seq, records: this.prepareAudit(records) });
     };
     const replay = (file: string, entries: Array<{ line: number; entry: JournalEntry }>): void => {
       for (const { line, entry } of entries) {
@@ -408,7 +409,7 @@ export class LowdbStore implements Store {
     const expect: Array<number | undefined> = [];
     for (const c of request.changes) {
       const record = toJournalChange(c);
-      if (record.op === 'audit') auditChanges.push(record);
+      if (record.op === 'audit') auditChanges.push({ op: 'audit', records: this.prepareAudit(record.records) });
       else {
         stateRecords.push(record);
         expect.push('expectVersion' in c ? c.expectVersion : undefined);
@@ -554,6 +555,25 @@ export class LowdbStore implements Store {
   }
 
   /** Resolves when the sink has settled every hand-over made so far. */
+  /**
+   * Each audit record through the sink's prepare(), before it is journaled: a record the sink
+   * would refuse is left out here, with an error in the log, instead of blocking every later
+   * hand-over (and the journal segments behind it) until someone fixes it by hand.
+   */
+  private prepareAudit(records: unknown[]): unknown[] {
+    const prepare = this.auditSink?.prepare;
+    if (!prepare) return records;
+    const out: unknown[] = [];
+    for (const r of records) {
+      try {
+        out.push(prepare(r));
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'store: an audit record of a commit is not valid and was left out');
+      }
+    }
+    return out;
+  }
+
   private async auditSettled(): Promise<void> {
     while (this.auditInFlight.size > 0) await Promise.all([...this.auditInFlight]);
   }

@@ -133,6 +133,12 @@ export interface AuditSink {
    */
   append(commits: ReadonlyArray<{ seq: number; records: unknown[] }>): Promise<void>;
   sync?(): Promise<void>;
+  /**
+   * Validates and normalises one record at commit time, before the store journals it; the store
+   * journals (and later hands over) what it returns. Throws for a record the sink would refuse:
+   * the store leaves that record out and logs why, and the commit goes ahead.
+   */
+  prepare?(record: unknown): unknown;
 }
 
 export interface CommitRequest {

@@ -17,7 +17,6 @@ import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import {
-  auditDraftSchema,
   AUDIT_ANCHOR_FILE,
   AUDIT_FILE,
   auditRecordSchema,
@@ -25,8 +24,6 @@ import {
   CSV_COLUMNS,
   GENESIS_HASH,
   recordHash,
-  redactChanges,
-  redactText,
   type AuditDraft,
   type AuditLog,
   type AuditPage,
@@ -36,6 +33,7 @@ import {
   type ExportSummary,
   type VerifyResult,
   csvRow,
+  prepareDraft,
 } from '../../audit/index.js';
 import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 
@@ -45,21 +43,7 @@ export interface AuditLogger {
   error(o: object, msg?: string): void;
 }
 
-/**
- * What the file log does to every draft before hashing (audit-log.ts `sanitize`): validated,
- * secrets masked, unchanged attributes dropped. Returns undefined for a draft that is not valid.
- */
-export function sanitizeDraft(draft: unknown): AuditDraft | undefined {
-  const parsed = auditDraftSchema.safeParse(draft);
-  if (!parsed.success) return undefined;
-  const d = parsed.data;
-  const out: AuditDraft = { ...d };
-  if (d.changes) out.changes = redactChanges(d.changes.filter((c) => canonicalJson(c.before) !== canonicalJson(c.after)));
-  if (d.detail !== undefined) out.detail = redactText(d.detail);
-  return out;
-}
-
-/** Stages a commit's sanitized drafts inside its transaction; the chainer hashes them later. */
+/** Stages a commit's prepared drafts (`prepareDraft`) inside its transaction; the chainer hashes them later. */
 export async function stageInTransaction(client: pg.ClientBase, drafts: readonly AuditDraft[]): Promise<void> {
   if (drafts.length === 0) return;
   await client.query('INSERT INTO scim_audit_pending (draft) SELECT d FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(d, i) ORDER BY u.i', [drafts.map((d) => JSON.stringify(d))]);
@@ -153,12 +137,8 @@ export class PostgresAuditLog implements AuditLog {
   }
 
   /** Records without a store commit (refusals, logins): chained at once, after what is staged. */
-  async append(drafts: AuditDraft[]): Promise<AuditRecord[]> {
-    const clean = drafts.map((d) => {
-      const s = sanitizeDraft(d);
-      if (!s) throw new Error(`not an audit record: ${JSON.stringify(auditDraftSchema.safeParse(d).error?.issues[0]?.message)}`);
-      return s;
-    });
+  async append(drafts: AuditDraft[], options: { durable?: boolean; prepared?: boolean } = {}): Promise<AuditRecord[]> {
+    const clean = options.prepared ? drafts : drafts.map(prepareDraft);
     if (clean.length === 0) return [];
     return this.inTransaction(async (client) => {
       const out = await chainInTransaction(client, this.now().toISOString(), clean, 1_000_000);

@@ -34,7 +34,8 @@ import type {
   StoreStats,
   StoredResource,
 } from '../types.js';
-import { PostgresAuditLog, sanitizeDraft, stageInTransaction } from './audit-log.js';
+import { prepareDraft } from '../../audit/index.js';
+import { PostgresAuditLog, stageInTransaction } from './audit-log.js';
 import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 import { migrate } from './migrations.js';
 import { Params, sortLateral, translateFilter, translateSuperset, type SqlContext } from './sql-filter.js';
@@ -432,9 +433,11 @@ export class PostgresStore implements Store {
     if (txn.audit.length > 0) {
       const drafts = [];
       for (const r of txn.audit) {
-        const d = sanitizeDraft({ ...(r as object), storeSeq: seq });
-        if (d) drafts.push(d);
-        else this.log.error({ seq }, 'store: an audit record of a commit is not valid and was left out');
+        try {
+          drafts.push(prepareDraft({ ...(r as object), storeSeq: seq }));
+        } catch (err) {
+          this.log.error({ seq, err }, 'store: an audit record of a commit is not valid and was left out');
+        }
       }
       await stageInTransaction(client, drafts);
     }
