@@ -1,39 +1,12 @@
 /** Shared helpers for the secret store's tests: temp dirs, a capturing logger, leak checks. */
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SecretsLogger } from './types.js';
+import { tempDir as sharedTempDir } from '../../../test/helpers/temp.js';
 
-const dirs: string[] = [];
+export { cleanupDirs, captureLogger, type CapturedLog } from '../../../test/helpers/temp.js';
 
 /** A fresh temp directory, removed by cleanupDirs. */
-export async function tempDir(prefix = 'secrets-test-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  dirs.push(dir);
-  return dir;
-}
-
-/** Removes every directory tempDir made. */
-export async function cleanupDirs(): Promise<void> {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
-}
-
-/** A logger that keeps its lines. */
-export interface CapturedLog extends SecretsLogger {
-  lines: Array<{ level: string; o: object; msg?: string }>;
-  /** Everything logged, as one text (what a log file would hold). */
-  text(): string;
-}
-
-export function captureLogger(): CapturedLog {
-  const lines: CapturedLog['lines'] = [];
-  return {
-    lines,
-    info: (o, msg) => lines.push({ level: 'info', o, msg }),
-    warn: (o, msg) => lines.push({ level: 'warn', o, msg }),
-    text: () => lines.map((l) => JSON.stringify(l)).join('\n'),
-  };
-}
+export const tempDir = (prefix = 'secrets-test-'): Promise<string> => sharedTempDir(prefix);
 
 /** Every regular file under `dir`, recursively, with its content. */
 export async function filesUnder(dir: string): Promise<Array<{ path: string; content: Buffer }>> {
