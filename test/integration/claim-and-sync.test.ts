@@ -117,6 +117,8 @@ describe('claim protection', () => {
     const again = await claim.post('/Users', user('rehire@example.com'));
     expect(again.status).toBe(201);
     await waitFor(async () => claimDir.users.get('users/rehire@example.com')?.active === true, 5_000, 'the account back in use');
+    // the target shows the account a moment before the gateway records the link
+    await waitFor(async () => (await pending('claim-1')) === 0, 5_000, 'the delivery');
     expect(await gw.gateway.store.linkOf('claim-1', again.body.id)).toBe('users/rehire@example.com');
   });
 
