@@ -66,7 +66,7 @@ describe('audit sink', () => {
     await closed;
   });
 
-  it('after a refusal hands over nothing more, and the next open hands over everything from the refused commit on', async () => {
+  it('after a refusal hands over nothing more until it retries, and the next open hands over everything from the refused commit on', async () => {
     const dir = await tempDir();
     const got: Array<{ seq: number; records: unknown[] }> = [];
     let refuse = false;
@@ -78,7 +78,7 @@ describe('audit sink', () => {
         got.push(...commits);
       },
     };
-    const store = await openStore(dir, { auditSink: sink, logger: log });
+    const store = await openStore(dir, { auditSink: sink, logger: log }, { auditRetryMs: 60_000 }); // no retry within this test
     const commit = (i: number) => store.commit({ changes: [{ op: 'create', type: 'User', connection: 'c', id: `u${i}`, data: user(`u${i}`) }, { op: 'audit', records: [{ i }] }] });
     const first = await commit(0);
     refuse = true;
@@ -128,5 +128,75 @@ describe('audit sink', () => {
       { seq: c.seq, records: [{ i: 4 }] },
     ]);
     expect(log.lines.filter((l) => l.level === 'error' && /not valid and was left out/.test(l.msg ?? ''))).toHaveLength(1);
+  });
+
+  it('once the sink accepts again, hands over from the journal what waited there, then each batch as before, without a restart', async () => {
+    const dir = await tempDir();
+    const got: Array<{ seq: number; records: unknown[] }> = [];
+    let refuse = false;
+    let refusals = 0;
+    const log = captureLogger();
+    const sink: AuditSink = {
+      lastSeq: () => got.at(-1)?.seq ?? 0,
+      append: async (commits) => {
+        if (refuse) {
+          refusals++;
+          throw new Error('ENOSPC: no space left on device');
+        }
+        got.push(...commits);
+      },
+    };
+    // a small compaction threshold: segments rotate and must be kept while records wait in them
+    const store = await openStore(dir, { auditSink: sink, logger: log, compactAfterBytes: 2_000 }, { auditRetryMs: 30 });
+    let n = 0;
+    const commit = () => {
+      const i = n++;
+      return store.commit({ changes: [{ op: 'create', type: 'User', connection: 'c', id: `u${i}`, data: user(`u${i}`) }, { op: 'audit', records: [{ i }] }] });
+    };
+    const seqs: number[] = [];
+    for (let k = 0; k < 5; k++) seqs.push((await commit()).seq);
+    refuse = true;
+    const before = await store.stats();
+    for (let k = 0; k < 40; k++) seqs.push((await commit()).seq); // through several rotations and compactions
+    const behind = await store.stats();
+    expect(behind.auditBehind).toBe(true);
+    // segments kept for the sink do not count toward the next compaction: one per 2 000 new bytes, not one per commit
+    expect(behind.compactions! - before.compactions!).toBeLessThanOrEqual(Math.ceil((behind.journalBytes - before.journalBytes) / 2_000));
+    await new Promise((r) => setTimeout(r, 120)); // retries that are refused again
+    expect(refusals).toBeGreaterThan(1);
+    refuse = false;
+    const deadline = Date.now() + 5_000;
+    // commits go on while it catches up: none may fall between the journal read and the hand-overs
+    while ((await store.stats()).auditBehind && Date.now() < deadline) {
+      seqs.push(...(await Promise.all([commit(), commit()])).map((r) => r.seq));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect((await store.stats()).auditBehind).toBe(false);
+    for (let k = 0; k < 5; k++) seqs.push((await commit()).seq);
+    await store.close();
+    // every commit's record, once, in commit order
+    expect(got.map((g) => g.seq)).toEqual(seqs);
+    expect(got.map((g) => g.records).flat().map((r) => (r as { i: number }).i).sort((a, b) => a - b)).toEqual(seqs.map((_, i) => i));
+    expect(log.lines.filter((l) => /accepts records again/.test(l.msg ?? ''))).toHaveLength(1);
+    // and the next open has nothing left to hand over
+    const again: typeof got = [];
+    const reopened = await openStore(dir, { auditSink: { lastSeq: () => got.at(-1)!.seq, append: async (c) => void again.push(...c) } });
+    await reopened.close();
+    expect(again).toEqual([]);
+  });
+
+  it('counts records left out as not valid, in stats', async () => {
+    const sink: AuditSink = {
+      lastSeq: () => 0,
+      append: async () => undefined,
+      prepare: (r) => {
+        if ((r as { ok?: boolean }).ok !== true) throw new Error('not an audit record');
+        return r;
+      },
+    };
+    const store = await openStore(await tempDir(), { auditSink: sink });
+    await store.commit({ changes: [{ op: 'audit', records: [{ ok: true }, { ok: false }, {}] }] });
+    expect((await store.stats()).auditRecordsLeftOut).toBe(2);
+    await store.close();
   });
 });

@@ -78,14 +78,18 @@ export interface LowdbStoreOptions {
 export interface LowdbStoreInternals {
   io?: StoreIo;
   snapshotChunkBytes?: number;
+  /** How long after a refused audit hand-over the store tries again (default AUDIT_RETRY_MS). */
+  auditRetryMs?: number;
 }
 
 /** Upper bound of the default compaction threshold. */
 export const DEFAULT_COMPACT_AFTER_BYTES = 64 * 1024 * 1024;
 const MIN_DEFAULT_COMPACT_AFTER_BYTES = 4 * 1024 * 1024;
 
-/** Commits per sink call when a crash's audit backlog is handed over at open. */
+/** Commits per sink call when audit records are handed over from the journal (at open, after a refusal). */
 const AUDIT_BACKLOG_SLICE = 1000;
+/** After the audit sink refused records, the store tries again from the journal this often. */
+export const AUDIT_RETRY_MS = 5_000;
 
 const fallbackLogger: StoreLogger = {
   info() {},
@@ -169,10 +173,16 @@ export class LowdbStore implements Store {
   /** Audit hand-overs the sink has not settled yet. */
   private readonly auditInFlight = new Set<Promise<void>>();
   /**
-   * Set when the sink refused records: nothing more is handed over and journal segments are kept
-   * until the next open, which hands over everything from the first refused commit on.
+   * Set when the sink refused records: nothing more is handed over, and journal segments are kept,
+   * until catchUpAudit() has handed over everything from the first refused commit on (or the next
+   * open has).
    */
   private auditBehind = false;
+  private readonly auditRetryMs: number;
+  private auditRetryTimer?: NodeJS.Timeout;
+  private auditCatchUp?: Promise<void>;
+  /** Audit records left out of their commit because the sink's prepare() refused them. */
+  private auditLeftOut = 0;
   private guard?: CompactionGuard;
   private lastCompaction?: string;
   private compactions = 0;
@@ -185,6 +195,7 @@ export class LowdbStore implements Store {
     this.fsync = options.fsync ?? true;
     this.compactAfterOption = options.compactAfterBytes;
     this.auditSink = options.auditSink;
+    this.auditRetryMs = internals.auditRetryMs ?? AUDIT_RETRY_MS;
     this.io = internals.io ?? nodeIo;
     this.adapter = new DurableJsonFile<SnapshotData>(join(this.dir, SNAPSHOT_FILE), {
       fsync: this.fsync,
@@ -229,6 +240,9 @@ export class LowdbStore implements Store {
   private async shutdown(): Promise<void> {
     this.closing = true;
     await this.drain();
+    clearTimeout(this.auditRetryTimer);
+    this.auditRetryTimer = undefined;
+    await this.auditCatchUp;
     await this.auditSettled();
     if (this.compaction) await this.compaction;
     // leave a snapshot that opens fast; if it fails the journal still holds everything
@@ -546,15 +560,19 @@ export class LowdbStore implements Store {
     const handOver: Promise<void> = sink
       .append(commits)
       .catch((err: unknown) => {
-        // The records stay in the journal; the next open hands them over again.
-        if (!this.auditBehind) this.log.error({ err, seq: commits[0].seq }, 'store: the audit sink refused records; they will be handed over again at the next start');
+        // The records stay in the journal: catchUpAudit() hands them over from there.
+        if (this.auditBehind) return;
+        this.log.error(
+          { err, seq: commits[0].seq, retryMs: this.auditRetryMs },
+          'store: the audit sink refused records; they wait in the journal and are handed over when it accepts them again',
+        );
         this.auditBehind = true;
+        this.scheduleAuditCatchUp();
       })
       .finally(() => this.auditInFlight.delete(handOver));
     this.auditInFlight.add(handOver);
   }
 
-  /** Resolves when the sink has settled every hand-over made so far. */
   /**
    * Each audit record through the sink's prepare(), before it is journaled: a record the sink
    * would refuse is left out here, with an error in the log, instead of blocking every later
@@ -568,12 +586,90 @@ export class LowdbStore implements Store {
       try {
         out.push(prepare(r));
       } catch (err) {
+        this.auditLeftOut++;
         this.log.error({ err: (err as Error).message }, 'store: an audit record of a commit is not valid and was left out');
       }
     }
     return out;
   }
 
+  /** Called when hand-overs stop, and by a catch-up that was refused again. */
+  private scheduleAuditCatchUp(): void {
+    if (this.closing || this.auditRetryTimer) return;
+    this.auditRetryTimer = setTimeout(() => {
+      this.auditRetryTimer = undefined;
+      const run: Promise<void> = this.catchUpAudit().finally(() => {
+        if (this.auditCatchUp === run) this.auditCatchUp = undefined;
+      });
+      this.auditCatchUp = run;
+    }, this.auditRetryMs);
+    this.auditRetryTimer.unref();
+  }
+
+  /**
+   * After a refusal the sink lacks every record from the refused commit on, and memory no longer
+   * holds them: they are read back from the journal and handed over, until nothing durable is
+   * left behind; from then on each durable batch is handed over as usual. On another refusal it
+   * tries again later. No restart needed once the sink accepts again (a disk with space again).
+   */
+  private async catchUpAudit(): Promise<void> {
+    const sink = this.auditSink;
+    if (!sink || !this.auditBehind || this.closing) return;
+    try {
+      await this.auditSettled();
+      let from = sink.lastSeq();
+      let commits = 0;
+      for (;;) {
+        const upTo = this.durableSeq;
+        if (upTo > from) {
+          const backlog = await this.auditRecordsInJournal(from, upTo);
+          for (let i = 0; i < backlog.length; i += AUDIT_BACKLOG_SLICE) await sink.append(backlog.slice(i, i + AUDIT_BACKLOG_SLICE));
+          commits += backlog.length;
+          from = upTo;
+        }
+        // Checked and cleared in one synchronous step: a batch that becomes durable after this
+        // point is handed over by handToAudit, one before it was read above.
+        if (this.durableSeq === from) {
+          this.auditBehind = false;
+          this.log.warn({ dataDir: this.dir, commits, upToSeq: from }, 'store: the audit sink accepts records again; handed over what waited in the journal');
+          return;
+        }
+      }
+    } catch (err) {
+      this.log.error({ err, retryMs: this.auditRetryMs }, 'store: the audit sink still refuses records; trying again later');
+      this.scheduleAuditCatchUp();
+    }
+  }
+
+  /** The audit records of the commits in (from, upTo], read back from the journal, oldest first. */
+  private async auditRecordsInJournal(from: number, upTo: number): Promise<Array<{ seq: number; records: unknown[] }>> {
+    // A rotation may rename the active segment while it is read: then its entries are missing,
+    // and the segments are listed and read again.
+    for (let attempt = 1; ; attempt++) {
+      const found = new Map<number, unknown[]>();
+      let reached = false;
+      const names = [...this.rotated.filter((s) => s.lastSeq > from).map((s) => s.name), JOURNAL_FILE];
+      for (const name of names) {
+        let buf: Buffer;
+        try {
+          buf = await readFile(join(this.dir, name));
+        } catch (err) {
+          if (errnoCode(err) === 'ENOENT') continue;
+          throw err;
+        }
+        for (const { entry } of scanSegment(name, buf, name === JOURNAL_FILE).entries) {
+          if (entry.seq <= from || entry.seq > upTo) continue;
+          if (entry.seq === upTo) reached = true;
+          const records = auditRecordsOf(entry.changes);
+          if (records) found.set(entry.seq, records);
+        }
+      }
+      if (reached) return [...found].sort((a, b) => a[0] - b[0]).map(([seq, records]) => ({ seq, records }));
+      if (attempt === 3) throw new Error(`the journal does not hold seq ${upTo} yet`);
+    }
+  }
+
+  /** Resolves when the sink has settled every hand-over made so far. */
   private async auditSettled(): Promise<void> {
     while (this.auditInFlight.size > 0) await Promise.all([...this.auditInFlight]);
   }
@@ -596,9 +692,20 @@ export class LowdbStore implements Store {
     return Math.min(DEFAULT_COMPACT_AFTER_BYTES, Math.max(MIN_DEFAULT_COMPACT_AFTER_BYTES, this.adapter.size));
   }
 
+  /**
+   * Journal bytes the snapshot does not cover yet: what a compaction would fold in. Segments the
+   * snapshot covers but that wait for the audit sink do not count, or every batch would start a
+   * compaction while the sink refuses records.
+   */
+  private uncompactedBytes(): number {
+    let n = this.activeBytes;
+    for (const s of this.rotated) if (s.lastSeq > this.snapshotSeq) n += s.bytes;
+    return n;
+  }
+
   private maybeCompact(): void {
     if (!this.opened || this.closing || this.compaction) return;
-    const bytes = this.journalBytes();
+    const bytes = this.uncompactedBytes();
     if (bytes >= this.compactAfter && bytes >= this.compactRetryAt) void this.compact('size');
   }
 
@@ -606,7 +713,7 @@ export class LowdbStore implements Store {
   private compact(reason: string): Promise<void> {
     this.compaction ??= this.runCompaction(reason)
       .catch((err: unknown) => {
-        this.compactRetryAt = this.journalBytes() + Math.max(1, Math.floor(this.compactAfter / 4));
+        this.compactRetryAt = this.uncompactedBytes() + Math.max(1, Math.floor(this.compactAfter / 4));
         this.log.warn({ err, code: errnoCode(err), dataDir: this.dir, reason }, 'store: compaction failed; the journal keeps everything, will retry');
       })
       .finally(() => {
@@ -769,7 +876,16 @@ export class LowdbStore implements Store {
     let outboxDead = 0;
     for (const e of this.state.outbox.values()) if (e.state === 'dead') outboxDead++;
     else outboxPending++;
-    const stats: StoreStats = { ...counts, outboxPending, outboxDead, journalBytes: this.journalBytes(), snapshotBytes: this.adapter.size, compactions: this.compactions };
+    const stats: StoreStats = {
+      ...counts,
+      outboxPending,
+      outboxDead,
+      journalBytes: this.journalBytes(),
+      snapshotBytes: this.adapter.size,
+      compactions: this.compactions,
+      auditBehind: this.auditBehind,
+      auditRecordsLeftOut: this.auditLeftOut,
+    };
     if (this.lastCompaction) stats.lastCompaction = this.lastCompaction;
     return stats;
   }

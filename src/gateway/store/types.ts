@@ -129,7 +129,8 @@ export interface AuditSink {
    * call settled: appends must be queued in call order, and a refused append must fail those
    * queued behind it (the store stops handing over after a refusal, so that `lastSeq()` never
    * jumps over records the sink lacks). May return before the records are on disk: the store
-   * calls sync() before it drops the journal segments holding them.
+   * calls sync() before it drops the journal segments holding them. After a refusal the store
+   * hands over again from `lastSeq()` on, read back from its journal.
    */
   append(commits: ReadonlyArray<{ seq: number; records: unknown[] }>): Promise<void>;
   sync?(): Promise<void>;
@@ -201,6 +202,13 @@ export interface StoreStats {
   lastCompaction?: string;
   /** Compactions (snapshot rewrites) since the store opened; embedded store only. */
   compactions?: number;
+  /**
+   * True while the audit sink refuses the store's records (a full disk): they wait in the journal
+   * and are handed over once it accepts them again. Embedded store only.
+   */
+  auditBehind?: boolean;
+  /** Audit records left out of their commit since the store opened, because they were not valid. */
+  auditRecordsLeftOut?: number;
 }
 
 export interface Store {
