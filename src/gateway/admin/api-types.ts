@@ -85,6 +85,15 @@ export interface StatusInfo {
   keychain: KeychainState;
   /** The audit chain: the last check the console ran, or the one made when the gateway started (`fromStart`). */
   audit: { ok: boolean; records?: number; problem?: string; checkedAt: string; fromStart?: boolean };
+  /** Whether the audit log keeps up, since the gateway started. */
+  auditHealth: {
+    /** Records the audit log refused or could not write (a full disk, mostly). */
+    writeFailures: number;
+    /** The audit log refuses the store's records: they wait in the journal until it accepts them. */
+    behind: boolean;
+    /** Records left out of their commit because they were not valid (a defect). */
+    leftOut: number;
+  };
 }
 
 export type TokenState = 'active' | 'grace' | 'expired' | 'revoked';

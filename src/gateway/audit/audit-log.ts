@@ -88,6 +88,11 @@ export interface AuditLog {
   sync(): Promise<void>;
   /** Highest storeSeq appended so far (0 when none). */
   lastStoreSeq(): number;
+  /**
+   * Records this log refused or failed to write since it opened (each failed append counts its
+   * drafts): what /metrics and the status page report, for an alert.
+   */
+  writeFailures(): number;
   /** Result of the integrity check of the active file that open() starts in the background. */
   startupCheck(): Promise<VerifyResult>;
   query(q?: AuditQuery): Promise<AuditPage>;
@@ -150,6 +155,7 @@ function toTime(v: Date | string | undefined, name: string): number | undefined 
 }
 
 class FileAuditLog implements AuditLog {
+  private failedRecords = 0;
   private readonly dir: string;
   private readonly log: AuditLogger;
   private readonly fsync: boolean;
@@ -365,13 +371,21 @@ class FileAuditLog implements AuditLog {
     });
   }
 
+  writeFailures(): number {
+    return this.failedRecords;
+  }
+
   append(drafts: AuditDraft[], options: { durable?: boolean; prepared?: boolean } = {}): Promise<AuditRecord[]> {
-    if (!this.opened || this.closed) return Promise.reject(new Error('audit log is not open'));
+    if (!this.opened || this.closed) {
+      this.failedRecords += drafts.length;
+      return Promise.reject(new Error('audit log is not open'));
+    }
     if (drafts.length === 0) return Promise.resolve([]);
     let clean: AuditDraft[];
     try {
       clean = options.prepared ? drafts : drafts.map(prepareDraft);
     } catch (err) {
+      this.failedRecords += drafts.length;
       return Promise.reject(err);
     }
     return new Promise<AuditRecord[]>((resolve, reject) => {
@@ -481,6 +495,7 @@ class FileAuditLog implements AuditLog {
   /** Like a write-ahead log: the batch and everything queued behind it fail, the file is cut back. */
   private async fail(batch: PendingAppend[], err: unknown): Promise<void> {
     const failed = batch.concat(this.pending.splice(0));
+    for (const p of failed) this.failedRecords += p.drafts.length;
     const code = (err as NodeJS.ErrnoException).code;
     this.log.error({ err, code, dataDir: this.dir, rejected: failed.length }, 'audit: write failed; the appends were rejected');
     if (this.dirty && this.handle) {

@@ -6,8 +6,20 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MetricsSources {
-  stats(): Promise<{ users: number; groups: number; outboxPending: number; outboxDead: number; journalBytes: number; snapshotBytes: number; compactions?: number }>;
+  stats(): Promise<{
+    users: number;
+    groups: number;
+    outboxPending: number;
+    outboxDead: number;
+    journalBytes: number;
+    snapshotBytes: number;
+    compactions?: number;
+    auditBehind?: boolean;
+    auditRecordsLeftOut?: number;
+  }>;
   connectors(): Array<{ id: string; connection: string; state: string }>;
+  /** Records the audit log refused or failed to write since start. */
+  auditWriteFailures(): number;
 }
 
 export interface GatewayMetrics {
@@ -63,16 +75,22 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
   gauge('scim_bridge_outbox_pending', 'Connector operations waiting for delivery', (s) => s.outboxPending);
   gauge('scim_bridge_outbox_dead', 'Dead-lettered connector operations (need an admin)', (s) => s.outboxDead);
   gauge('scim_bridge_store_bytes', 'Bytes on disk of the store (snapshot + journal)', (s) => s.journalBytes + s.snapshotBytes);
-  new Counter({
-    name: 'scim_bridge_store_compactions_total',
-    help: 'Snapshot rewrites of the embedded store since start (each serialises the whole store in the background)',
-    registers: [registry],
-    async collect() {
-      const n = (await sources.stats()).compactions ?? 0;
-      this.reset();
-      this.inc(n);
-    },
-  });
+  // Totals kept by the store or the audit log, read at scrape time.
+  const total = (name: string, help: string, read: () => Promise<number> | number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const n = await read();
+        this.reset();
+        this.inc(n);
+      },
+    });
+  total('scim_bridge_store_compactions_total', 'Snapshot rewrites of the embedded store since start (each serialises the whole store in the background)', async () => (await sources.stats()).compactions ?? 0);
+  total('scim_bridge_audit_write_failures_total', 'Audit records the audit log refused or could not write since start (alert on any increase: see docs/troubleshooting.md)', () => sources.auditWriteFailures());
+  total('scim_bridge_audit_records_left_out_total', 'Audit records left out of their store commit since start because they were not valid (a defect: report it)', async () => (await sources.stats()).auditRecordsLeftOut ?? 0);
+  gauge('scim_bridge_audit_behind', '1 while the audit log refuses the store\'s records; they wait in the store journal and are written once it accepts them', (s) => (s.auditBehind ? 1 : 0));
   new Gauge({
     name: 'scim_bridge_connector_up',
     help: '1 when the connector instance runs, 0 when it failed to start (see the console)',

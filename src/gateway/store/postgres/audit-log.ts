@@ -119,6 +119,7 @@ const PAGE = 2000;
 
 /** The AuditLog of a PostgreSQL store (the console, the jobs and `verify` use it like the file log). */
 export class PostgresAuditLog implements AuditLog {
+  private failedRecords = 0;
   private checked?: Promise<VerifyResult>;
   private chaining?: Promise<void>;
   private again = false;
@@ -138,12 +139,21 @@ export class PostgresAuditLog implements AuditLog {
 
   /** Records without a store commit (refusals, logins): chained at once, after what is staged. */
   async append(drafts: AuditDraft[], options: { durable?: boolean; prepared?: boolean } = {}): Promise<AuditRecord[]> {
-    const clean = options.prepared ? drafts : drafts.map(prepareDraft);
-    if (clean.length === 0) return [];
-    return this.inTransaction(async (client) => {
-      const out = await chainInTransaction(client, this.now().toISOString(), clean, 1_000_000);
-      return out.records;
-    });
+    try {
+      const clean = options.prepared ? drafts : drafts.map(prepareDraft);
+      if (clean.length === 0) return [];
+      return await this.inTransaction(async (client) => {
+        const out = await chainInTransaction(client, this.now().toISOString(), clean, 1_000_000);
+        return out.records;
+      });
+    } catch (err) {
+      this.failedRecords += drafts.length;
+      throw err;
+    }
+  }
+
+  writeFailures(): number {
+    return this.failedRecords;
   }
 
   private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

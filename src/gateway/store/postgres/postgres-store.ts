@@ -192,6 +192,8 @@ const txnKey = (connection: string, id: string): string => `${connection}\u0000$
 
 /** The PostgreSQL store (see the file comment). */
 export class PostgresStore implements Store {
+  /** Audit records left out of their commit since open, because they were not valid. */
+  private auditLeftOut = 0;
   private pool?: pg.Pool;
   /** Connections that hold `exclusive` locks: apart from the main pool, so a holder can always commit. */
   private lockPool?: pg.Pool;
@@ -436,6 +438,7 @@ export class PostgresStore implements Store {
         try {
           drafts.push(prepareDraft({ ...(r as object), storeSeq: seq }));
         } catch (err) {
+          this.auditLeftOut++;
           this.log.error({ seq, err }, 'store: an audit record of a commit is not valid and was left out');
         }
       }
@@ -902,7 +905,7 @@ export class PostgresStore implements Store {
               (SELECT sum(pg_total_relation_size(c))::text FROM unnest(ARRAY['scim_resources', 'scim_members', 'scim_tombstones', 'scim_outbox', 'scim_links']::regclass[]) AS c) AS bytes`,
     );
     const row = r.rows[0];
-    return { users: row.users, groups: row.groups, outboxPending: row.pending, outboxDead: row.dead, journalBytes: 0, snapshotBytes: Number(row.bytes) };
+    return { users: row.users, groups: row.groups, outboxPending: row.pending, outboxDead: row.dead, journalBytes: 0, snapshotBytes: Number(row.bytes), auditRecordsLeftOut: this.auditLeftOut };
   }
 
   async query(req: QueryRequest): Promise<QueryResult> {
