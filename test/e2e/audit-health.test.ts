@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../src/gateway/auth/index.js';
 import { ScimClient, user, waitFor } from '../helpers/gateway.js';
-import { chromiumAvailable, collectPageErrors, ensureConsoleBuilt, openBrowser, shot, signIn, startConsoleGateway, type Browser, type ConsoleRig } from './harness.js';
+import { chromiumAvailable, collectPageErrors, createAdmin, ensureConsoleBuilt, openBrowser, shot, signIn, startConsoleGateway, type Browser, type ConsoleRig } from './harness.js';
 
 const PASSWORD = 'audit health passphrase';
 const volume = mkdtempSync(join(tmpdir(), 'scim-bridge-auditvol-'));
@@ -37,12 +37,7 @@ describe.skipIf(!chromiumAvailable() || !mounted)('status page: the audit log ou
   beforeAll(async () => {
     ensureConsoleBuilt();
     rig = await startConsoleGateway({}, undefined, { dataDir });
-    const setup = await fetch(`${rig.gateway.adminUrl}/api/session/setup`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code: rig.gateway.admin.setupCode()!.code, username: 'admin', password: PASSWORD }),
-    });
-    expect(setup.status).toBe(201);
+    await createAdmin(rig, 'admin', PASSWORD);
     scim = new ScimClient(rig.gateway.scimUrl, createToken(dataDir, { name: 'Okta' }).token);
     browser = await openBrowser();
     errors = collectPageErrors(browser.page);

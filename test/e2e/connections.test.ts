@@ -14,7 +14,7 @@ import { DemoDirectory } from '../../connectors/demo/index.js';
 import { createToken } from '../../src/gateway/auth/index.js';
 import { SECRETS_FILE } from '../../src/gateway/secrets/index.js';
 import { ScimClient, user, waitFor } from '../helpers/gateway.js';
-import { chromiumAvailable, collectPageErrors, ensureConsoleBuilt, filesContaining, openBrowser, shot, shotDialog, signIn, startConsoleGateway, type Browser, type ConsoleRig } from './harness.js';
+import { chromiumAvailable, collectPageErrors, createAdmin, ensureConsoleBuilt, filesContaining, openBrowser, shot, shotDialog, signIn, startConsoleGateway, type Browser, type ConsoleRig } from './harness.js';
 
 const PASSWORD = 'connections e2e passphrase';
 const ACCESS_KEY = 'wh-secret-Kx93-typed-once';
@@ -32,12 +32,7 @@ describe.skipIf(!chromiumAvailable())('connections, connectors and users in the 
   beforeAll(async () => {
     ensureConsoleBuilt();
     rig = await startConsoleGateway({}, directory, { connections: { hr: { policies: { allowCreate: false, roleRules: [{ group: 'HR Admins', role: 'admin' }] }, connectors: [] } } });
-    const setup = await fetch(`${rig.gateway.adminUrl}/api/session/setup`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code: rig.gateway.admin.setupCode()!.code, username: 'admin', password: PASSWORD }),
-    });
-    expect(setup.status).toBe(201);
+    await createAdmin(rig, 'admin', PASSWORD);
     scim = new ScimClient(rig.gateway.scimUrl, createToken(rig.dataDir, { name: 'Okta' }).token);
     // Users from before any connector existed.
     for (const n of ['ada', 'grace', 'linus']) expect((await scim.post('/Users', user(`${n}@example.com`, { name: { givenName: n, familyName: 'Example' } }))).status).toBe(201);

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoDirectory } from '../../connectors/demo/index.js';
 import { createToken } from '../../src/gateway/auth/index.js';
 import { ScimClient, user, waitFor } from '../helpers/gateway.js';
-import { chromiumAvailable, collectPageErrors, ensureConsoleBuilt, openBrowser, shot, startConsoleGateway, type Browser, type ConsoleRig } from './harness.js';
+import { chromiumAvailable, collectPageErrors, createAdmin, ensureConsoleBuilt, openBrowser, shot, startConsoleGateway, type Browser, type ConsoleRig } from './harness.js';
 
 const PASSWORD = 'console e2e passphrase';
 const ACCESS_KEY = 'warehouse-key-7Q';
@@ -31,12 +31,7 @@ describe.skipIf(!chromiumAvailable())('console pages', () => {
   beforeAll(async () => {
     ensureConsoleBuilt();
     rig = await startConsoleGateway({ admin: { now: clock.now } }, directory);
-    const setup = await fetch(`${rig.gateway.adminUrl}/api/session/setup`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code: rig.gateway.admin.setupCode()!.code, username: 'admin', password: PASSWORD }),
-    });
-    expect(setup.status).toBe(201);
+    await createAdmin(rig, 'admin', PASSWORD);
     scimToken = createToken(rig.dataDir, { name: 'Okta' }).token;
     scim = new ScimClient(rig.gateway.scimUrl, scimToken);
     for (const n of ['ada', 'grace', 'linus', 'margaret']) expect((await scim.post('/Users', user(`${n}@example.com`, { displayName: n[0].toUpperCase() + n.slice(1), name: { givenName: n, familyName: 'Example' }, emails: [{ value: `${n}@example.com`, primary: true }] }))).status).toBe(201);

@@ -151,6 +151,16 @@ export async function shotDialog(page: Page, name: string): Promise<void> {
   if (needed > size.height) await page.setViewportSize(size);
 }
 
+/** Creates the admin account through the setup API, with the one-time code the gateway printed. */
+export async function createAdmin(rig: ConsoleRig, username: string, password: string): Promise<void> {
+  const res = await fetch(`${rig.gateway.adminUrl}/api/session/setup`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code: rig.gateway.admin.setupCode()!.code, username, password }),
+  });
+  if (res.status !== 201) throw new Error(`admin setup answered ${res.status}: ${await res.text()}`);
+}
+
 /** Signs in through the sign-in page. */
 export async function signIn(page: Page, adminUrl: string, username: string, password: string): Promise<void> {
   await page.goto(adminUrl);

@@ -4,19 +4,10 @@
  * process's own figures. Its own registry, so tests and embedders never share counters.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StoreStats } from '../store/index.js';
 
 export interface MetricsSources {
-  stats(): Promise<{
-    users: number;
-    groups: number;
-    outboxPending: number;
-    outboxDead: number;
-    journalBytes: number;
-    snapshotBytes: number;
-    compactions?: number;
-    auditBehind?: boolean;
-    auditRecordsLeftOut?: number;
-  }>;
+  stats(): Promise<StoreStats>;
   connectors(): Array<{ id: string; connection: string; state: string }>;
   /** Records the audit log refused or failed to write since start. */
   auditWriteFailures(): number;
@@ -61,7 +52,7 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
     labelNames: ['connector', 'result'] as const,
     registers: [registry],
   });
-  const gauge = (name: string, help: string, read: (s: Awaited<ReturnType<MetricsSources['stats']>>) => number) =>
+  const gauge = (name: string, help: string, read: (s: StoreStats) => number) =>
     new Gauge({
       name,
       help,
