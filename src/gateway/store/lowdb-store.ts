@@ -178,6 +178,11 @@ export class LowdbStore implements Store {
    * open has).
    */
   private auditBehind = false;
+  /**
+   * While behind: the first commit whose records the sink may lack (the first refused batch's).
+   * Every commit before it was handed over: hand-overs settle in commit order.
+   */
+  private auditResumeSeq = Number.POSITIVE_INFINITY;
   private readonly auditRetryMs: number;
   private auditRetryTimer?: NodeJS.Timeout;
   private auditCatchUp?: Promise<void>;
@@ -561,6 +566,7 @@ export class LowdbStore implements Store {
       .append(commits)
       .catch((err: unknown) => {
         // The records stay in the journal: catchUpAudit() hands them over from there.
+        this.auditResumeSeq = Math.min(this.auditResumeSeq, commits[0].seq);
         if (this.auditBehind) return;
         this.log.error(
           { err, seq: commits[0].seq, retryMs: this.auditRetryMs },
@@ -617,21 +623,18 @@ export class LowdbStore implements Store {
     if (!sink || !this.auditBehind || this.closing) return;
     try {
       await this.auditSettled();
-      let from = sink.lastSeq();
-      let commits = 0;
+      // Not sink.lastSeq(): commits without audit records may follow it, in segments already gone.
+      const first = this.auditResumeSeq - 1;
+      let from = first;
       for (;;) {
         const upTo = this.durableSeq;
-        if (upTo > from) {
-          const backlog = await this.auditRecordsInJournal(from, upTo);
-          for (let i = 0; i < backlog.length; i += AUDIT_BACKLOG_SLICE) await sink.append(backlog.slice(i, i + AUDIT_BACKLOG_SLICE));
-          commits += backlog.length;
-          from = upTo;
-        }
+        if (upTo > from) from = await this.handOverFromJournal(sink, from, upTo);
         // Checked and cleared in one synchronous step: a batch that becomes durable after this
-        // point is handed over by handToAudit, one before it was read above.
+        // point is handed over by handToAudit, one before it was read from the journal above.
         if (this.durableSeq === from) {
           this.auditBehind = false;
-          this.log.warn({ dataDir: this.dir, commits, upToSeq: from }, 'store: the audit sink accepts records again; handed over what waited in the journal');
+          this.auditResumeSeq = Number.POSITIVE_INFINITY;
+          this.log.warn({ dataDir: this.dir, fromSeq: first + 1, upToSeq: from }, 'store: the audit sink accepts records again; handed over what waited in the journal');
           return;
         }
       }
@@ -641,32 +644,48 @@ export class LowdbStore implements Store {
     }
   }
 
-  /** The audit records of the commits in (from, upTo], read back from the journal, oldest first. */
-  private async auditRecordsInJournal(from: number, upTo: number): Promise<Array<{ seq: number; records: unknown[] }>> {
-    // A rotation may rename the active segment while it is read: then its entries are missing,
-    // and the segments are listed and read again.
-    for (let attempt = 1; ; attempt++) {
-      const found = new Map<number, unknown[]>();
-      let reached = false;
-      const names = [...this.rotated.filter((s) => s.lastSeq > from).map((s) => s.name), JOURNAL_FILE];
+  /**
+   * Hands the audit records of commits (from, upTo] to the sink, read back from the journal one
+   * segment at a time (memory holds one segment's records, however long the sink refused).
+   * Journal seqs are consecutive: a gap means a rotation renamed the active segment while it was
+   * listed, and the segments are listed again from where it got. Returns upTo.
+   */
+  private async handOverFromJournal(sink: AuditSink, from: number, upTo: number): Promise<number> {
+    let handed = from;
+    for (let pass = 1; handed < upTo; pass++) {
+      if (pass > 3) throw new Error(`the journal does not hold seq ${handed + 1} yet`);
+      const names = [...this.rotated.filter((s) => s.lastSeq > handed).map((s) => s.name), JOURNAL_FILE];
       for (const name of names) {
         let buf: Buffer;
         try {
           buf = await readFile(join(this.dir, name));
         } catch (err) {
-          if (errnoCode(err) === 'ENOENT') continue;
+          if (errnoCode(err) === 'ENOENT') break; // renamed by a rotation: list again
           throw err;
         }
+        const commits: Array<{ seq: number; records: unknown[] }> = [];
+        let gap = false;
         for (const { entry } of scanSegment(name, buf, name === JOURNAL_FILE).entries) {
-          if (entry.seq <= from || entry.seq > upTo) continue;
-          if (entry.seq === upTo) reached = true;
+          if (entry.seq <= handed) continue;
+          if (entry.seq > upTo) break;
+          if (entry.seq !== handed + 1) {
+            gap = true;
+            break;
+          }
           const records = auditRecordsOf(entry.changes);
-          if (records) found.set(entry.seq, records);
+          if (records) commits.push({ seq: entry.seq, records });
+          handed = entry.seq;
         }
+        for (let i = 0; i < commits.length; i += AUDIT_BACKLOG_SLICE) {
+          const slice = commits.slice(i, i + AUDIT_BACKLOG_SLICE);
+          await sink.append(slice);
+          this.auditResumeSeq = slice[slice.length - 1].seq + 1; // taken: a later refusal resumes after it
+        }
+        this.auditResumeSeq = handed + 1;
+        if (gap || handed >= upTo) break;
       }
-      if (reached) return [...found].sort((a, b) => a[0] - b[0]).map(([seq, records]) => ({ seq, records }));
-      if (attempt === 3) throw new Error(`the journal does not hold seq ${upTo} yet`);
     }
+    return handed;
   }
 
   /** Resolves when the sink has settled every hand-over made so far. */
