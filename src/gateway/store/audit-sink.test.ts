@@ -135,14 +135,18 @@ describe('audit sink', () => {
     const got: Array<{ seq: number; records: unknown[] }> = [];
     let refuse = false;
     let refusals = 0;
+    /** Once space returns: appends taken before the sink refuses once more (mid catch-up). */
+    let takenBeforeRelapse = -1;
     const log = captureLogger();
     const sink: AuditSink = {
       lastSeq: () => got.at(-1)?.seq ?? 0,
       append: async (commits) => {
-        if (refuse) {
+        if (refuse || takenBeforeRelapse === 0) {
           refusals++;
+          takenBeforeRelapse = -1;
           throw new Error('ENOSPC: no space left on device');
         }
+        if (takenBeforeRelapse > 0) takenBeforeRelapse--;
         got.push(...commits);
       },
     };
@@ -167,6 +171,8 @@ describe('audit sink', () => {
     expect(behind.compactions! - before.compactions!).toBeLessThanOrEqual(Math.ceil((behind.journalBytes - before.journalBytes) / 2_000));
     await new Promise((r) => setTimeout(r, 120)); // retries that are refused again
     expect(refusals).toBeGreaterThan(1);
+    const refusedWhileFull = refusals;
+    takenBeforeRelapse = 2; // the catch-up reads one segment per append: it is refused again part way
     refuse = false;
     const deadline = Date.now() + 5_000;
     // commits go on while it catches up: none may fall between the journal read and the hand-overs
@@ -175,9 +181,10 @@ describe('audit sink', () => {
       await new Promise((r) => setTimeout(r, 2));
     }
     expect((await store.stats()).auditBehind).toBe(false);
+    expect(refusals).toBe(refusedWhileFull + 1);
     for (let k = 0; k < 5; k++) seqs.push((await commit()).seq);
     await store.close();
-    // every commit's record, once, in commit order
+    // every commit's record, once (nothing handed over twice after the relapse), in commit order
     expect(got.map((g) => g.seq)).toEqual(seqs);
     expect(got.map((g) => g.records).flat().map((r) => (r as { i: number }).i).sort((a, b) => a - b)).toEqual(seqs.map((_, i) => i));
     expect(log.lines.filter((l) => /accepts records again/.test(l.msg ?? ''))).toHaveLength(1);
