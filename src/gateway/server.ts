@@ -234,7 +234,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     onConnectorsChanged: () => worker?.kick(),
   });
   await connections.start();
-  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status(), auditWriteFailures: () => audit.writeFailures() });
+  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status(), auditRecordsLost: () => audit.recordsLost() });
   const connectors = connections.instances;
   worker = createOutboxWorker({
     store,

@@ -375,7 +375,7 @@ describe('admin API routes', () => {
     expect(d.connected).toBe(false);
     expect(before.body.keychain.state).toBe('file');
     expect(before.body.audit.ok).toBe(true);
-    expect(before.body.auditHealth).toEqual({ writeFailures: 0, behind: false, leftOut: 0 });
+    expect(before.body.auditHealth).toEqual({ lost: 0, behind: false, leftOut: 0 });
     expect(before.body.traffic).toHaveLength(60);
 
     expect((await scim.post('/Users', user('grace@example.com'))).status).toBe(201);

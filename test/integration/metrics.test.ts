@@ -31,7 +31,7 @@ describe('/metrics', () => {
     expect(text).toContain('scim_bridge_users 1');
     expect(text).toContain('scim_bridge_outbox_pending 0');
     expect(text).toMatch(/^scim_bridge_store_compactions_total \d+$/m);
-    expect(text).toContain('scim_bridge_audit_write_failures_total 0');
+    expect(text).toContain('scim_bridge_audit_records_lost_total 0');
     expect(text).toContain('scim_bridge_audit_records_left_out_total 0');
     expect(text).toContain('scim_bridge_audit_behind 0');
     expect(text).toContain('scim_bridge_process_resident_memory_bytes');

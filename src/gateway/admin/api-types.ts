@@ -87,8 +87,8 @@ export interface StatusInfo {
   audit: { ok: boolean; records?: number; problem?: string; checkedAt: string; fromStart?: boolean };
   /** Whether the audit log keeps up, since the gateway started. */
   auditHealth: {
-    /** Records the audit log refused or could not write (a full disk, mostly). */
-    writeFailures: number;
+    /** Records of refused requests and admin actions the audit log could not write (a full disk, mostly). */
+    lost: number;
     /** The audit log refuses the store's records: they wait in the journal until it accepts them. */
     behind: boolean;
     /** Records left out of their commit because they were not valid (a defect). */

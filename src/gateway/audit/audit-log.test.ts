@@ -146,9 +146,11 @@ describe('group commit', () => {
     await log.append([userDraft(1), userDraft(2)]);
     const sizeBefore = (await readFile(join(dir, 'audit.jsonl'))).length;
     failNext = true;
-    const failing = Promise.allSettled([log.append([userDraft(3)]), log.append([userDraft(4)]), log.append([userDraft(5)])]);
+    // two durable appends (their records are lost) and one the store journal holds (durable: false)
+    const failing = Promise.allSettled([log.append([userDraft(3)]), log.append([userDraft(4)], { durable: false }), log.append([userDraft(5)])]);
     const settled = await failing;
     expect(settled.every((s) => s.status === 'rejected')).toBe(true);
+    expect(log.recordsLost()).toBe(2);
     expect(String((settled[0] as PromiseRejectedResult).reason)).toMatch(/ENOSPC/);
     expect((await readFile(join(dir, 'audit.jsonl'))).length).toBe(sizeBefore);
     expect(logger.lines.some((l) => l.level === 'error')).toBe(true);

@@ -89,10 +89,12 @@ export interface AuditLog {
   /** Highest storeSeq appended so far (0 when none). */
   lastStoreSeq(): number;
   /**
-   * Records this log refused or failed to write since it opened (each failed append counts its
-   * drafts): what /metrics and the status page report, for an alert.
+   * Records lost since the log opened: durable appends (refused requests, admin actions) that it
+   * refused or could not write. Appends with `{ durable: false }` are not counted: their caller
+   * holds the records (the store journal) and hands them over again. /metrics and the status page
+   * report it.
    */
-  writeFailures(): number;
+  recordsLost(): number;
   /** Result of the integrity check of the active file that open() starts in the background. */
   startupCheck(): Promise<VerifyResult>;
   query(q?: AuditQuery): Promise<AuditPage>;
@@ -155,7 +157,7 @@ function toTime(v: Date | string | undefined, name: string): number | undefined 
 }
 
 class FileAuditLog implements AuditLog {
-  private failedRecords = 0;
+  private lostRecords = 0;
   private readonly dir: string;
   private readonly log: AuditLogger;
   private readonly fsync: boolean;
@@ -371,13 +373,14 @@ class FileAuditLog implements AuditLog {
     });
   }
 
-  writeFailures(): number {
-    return this.failedRecords;
+  recordsLost(): number {
+    return this.lostRecords;
   }
 
   append(drafts: AuditDraft[], options: { durable?: boolean; prepared?: boolean } = {}): Promise<AuditRecord[]> {
+    const durable = options.durable ?? true;
     if (!this.opened || this.closed) {
-      this.failedRecords += drafts.length;
+      if (durable) this.lostRecords += drafts.length;
       return Promise.reject(new Error('audit log is not open'));
     }
     if (drafts.length === 0) return Promise.resolve([]);
@@ -385,7 +388,7 @@ class FileAuditLog implements AuditLog {
     try {
       clean = options.prepared ? drafts : drafts.map(prepareDraft);
     } catch (err) {
-      this.failedRecords += drafts.length;
+      if (durable) this.lostRecords += drafts.length;
       return Promise.reject(err);
     }
     return new Promise<AuditRecord[]>((resolve, reject) => {
@@ -495,7 +498,7 @@ class FileAuditLog implements AuditLog {
   /** Like a write-ahead log: the batch and everything queued behind it fail, the file is cut back. */
   private async fail(batch: PendingAppend[], err: unknown): Promise<void> {
     const failed = batch.concat(this.pending.splice(0));
-    for (const p of failed) this.failedRecords += p.drafts.length;
+    for (const p of failed) if (p.durable) this.lostRecords += p.drafts.length;
     const code = (err as NodeJS.ErrnoException).code;
     this.log.error({ err, code, dataDir: this.dir, rejected: failed.length }, 'audit: write failed; the appends were rejected');
     if (this.dirty && this.handle) {

@@ -9,8 +9,8 @@ import type { StoreStats } from '../store/index.js';
 export interface MetricsSources {
   stats(): Promise<StoreStats>;
   connectors(): Array<{ id: string; connection: string; state: string }>;
-  /** Records the audit log refused or failed to write since start. */
-  auditWriteFailures(): number;
+  /** Audit records lost since start (see AuditLog.recordsLost). */
+  auditRecordsLost(): number;
 }
 
 export interface GatewayMetrics {
@@ -79,7 +79,7 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
       },
     });
   total('scim_bridge_store_compactions_total', 'Snapshot rewrites of the embedded store since start (each serialises the whole store in the background)', async () => (await sources.stats()).compactions ?? 0);
-  total('scim_bridge_audit_write_failures_total', 'Audit records the audit log refused or could not write since start (alert on any increase: see docs/troubleshooting.md)', () => sources.auditWriteFailures());
+  total('scim_bridge_audit_records_lost_total', 'Audit records of refused requests and admin actions the audit log could not write since start (records of changes wait in the store journal instead: see scim_bridge_audit_behind)', () => sources.auditRecordsLost());
   total('scim_bridge_audit_records_left_out_total', 'Audit records left out of their store commit since start because they were not valid (a defect: report it)', async () => (await sources.stats()).auditRecordsLeftOut ?? 0);
   gauge('scim_bridge_audit_behind', '1 while the audit log refuses the store\'s records; they wait in the store journal and are written once it accepts them', (s) => (s.auditBehind ? 1 : 0));
   new Gauge({

@@ -93,7 +93,7 @@ export function statusRoutes(ctx: AdminContext): Router {
       connections,
       keychain: keychainState(ctx),
       audit,
-      auditHealth: { writeFailures: deps.audit.writeFailures(), behind: stats.auditBehind === true, leftOut: stats.auditRecordsLeftOut ?? 0 },
+      auditHealth: { lost: deps.audit.recordsLost(), behind: stats.auditBehind === true, leftOut: stats.auditRecordsLeftOut ?? 0 },
     };
     res.json(body);
   });

@@ -119,7 +119,7 @@ const PAGE = 2000;
 
 /** The AuditLog of a PostgreSQL store (the console, the jobs and `verify` use it like the file log). */
 export class PostgresAuditLog implements AuditLog {
-  private failedRecords = 0;
+  private lostRecords = 0;
   private checked?: Promise<VerifyResult>;
   private chaining?: Promise<void>;
   private again = false;
@@ -147,13 +147,13 @@ export class PostgresAuditLog implements AuditLog {
         return out.records;
       });
     } catch (err) {
-      this.failedRecords += drafts.length;
+      if (options.durable !== false) this.lostRecords += drafts.length;
       throw err;
     }
   }
 
-  writeFailures(): number {
-    return this.failedRecords;
+  recordsLost(): number {
+    return this.lostRecords;
   }
 
   private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {

@@ -160,15 +160,15 @@ export function StatusPage() {
           {data.audit.problem} Records from that point on may have been altered. See docs/operations.md.
         </Notice>
       )}
-      {(data.auditHealth.behind || data.auditHealth.writeFailures > 0 || data.auditHealth.leftOut > 0) && (
+      {(data.auditHealth.behind || data.auditHealth.lost > 0 || data.auditHealth.leftOut > 0) && (
         <Notice tone="bad" title={data.auditHealth.behind ? 'The audit log is not keeping up' : 'Audit records could not be written'}>
           <ul class="plain-list">
             {data.auditHealth.behind && (
               <li>The audit log refuses records. The store keeps the records of every change in its journal and writes them to the audit log as soon as it accepts them again: nothing is lost while the gateway runs.</li>
             )}
-            {data.auditHealth.writeFailures > 0 && (
+            {data.auditHealth.lost > 0 && (
               <li>
-                {plural(data.auditHealth.writeFailures, 'audit record')} could not be written since the gateway started. Records of changes are written again from the journal; records of refused requests and admin actions of that time are missing, each logged as <span class="mono">AUDIT RECORD LOST</span>.
+                {plural(data.auditHealth.lost, 'audit record')} of refused requests or admin actions could not be written since the gateway started and {data.auditHealth.lost === 1 ? 'is' : 'are'} missing from the audit log; the gateway log has each one, as <span class="mono">AUDIT RECORD LOST</span>.
               </li>
             )}
             {data.auditHealth.leftOut > 0 && <li>{plural(data.auditHealth.leftOut, 'audit record')} {data.auditHealth.leftOut === 1 ? 'was' : 'were'} not valid and were left out of their change: a defect, please report it with the gateway log.</li>}
