@@ -109,6 +109,33 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+/**
+ * The inode of an access.lock whose process is gone, else undefined. Without this, a gateway killed during an
+ * edit (it writes last-used times every few seconds) could not start again for STALE_LOCK_MS,
+ * longer than a start waits: the kill -9 test saw exactly that.
+ */
+function staleLock(lock: string): number | undefined {
+  const s = statSync(lock);
+  const age = Date.now() - s.mtimeMs;
+  const text = readFileSync(lock, 'utf8').trim();
+  let stale: boolean;
+  if (age > STALE_LOCK_MS) stale = true;
+  // killed between creating the file and writing its pid (a live holder writes it at once)
+  else if (!/^\d+$/.test(text)) stale = age > 1_000;
+  // edits here are synchronous, so a lock with our own pid is a previous incarnation's (a
+  // container restarted with the same pid)
+  else if (Number(text) === process.pid) stale = true;
+  else {
+    try {
+      process.kill(Number(text), 0);
+      stale = false;
+    } catch (err) {
+      stale = (err as NodeJS.ErrnoException).code === 'ESRCH';
+    }
+  }
+  return stale ? s.ino : undefined;
+}
+
 function acquireLock(dataDir: string): () => void {
   const lock = join(dataDir, LOCK_FILE);
   const deadline = Date.now() + 5_000;
@@ -121,12 +148,13 @@ function acquireLock(dataDir: string): () => void {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       try {
-        if (Date.now() - statSync(lock).mtimeMs > STALE_LOCK_MS) {
-          rmSync(lock, { force: true }); // left by a process that died mid-edit
-          continue;
-        }
+        const stale = staleLock(lock);
+        // left by a process that died mid-edit; removed only if it is still that file, not a
+        // lock another process took over meanwhile
+        if (stale !== undefined && statSync(lock).ino === stale) rmSync(lock, { force: true });
+        if (stale !== undefined) continue;
       } catch {
-        continue;
+        continue; // gone meanwhile: try again
       }
       if (Date.now() > deadline) throw new Error(`${lock} is held by another process; try again, or remove it if no scim-bridge process is running.`);
       sleepSync(20);
