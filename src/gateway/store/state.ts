@@ -160,6 +160,21 @@ function uniqueSet(index: Map<string, string>, key: string, id: string, undo: Un
   });
 }
 
+/** How an index adds and removes an id under a key: unique (one id per key) or multi. */
+interface IndexOps<M> {
+  add(index: M, key: string, id: string, undo: UndoLog): void;
+  remove(index: M, key: string, id: string, undo: UndoLog): void;
+}
+const UNIQUE: IndexOps<Map<string, string>> = { add: uniqueSet, remove: uniqueRemove };
+const MULTI: IndexOps<Map<string, Set<string>>> = { add: multiAdd, remove: multiRemove };
+
+/** Moves `id` from key `from` to key `to` (either may be absent); nothing when the key is unchanged. */
+function rekey<M>(ops: IndexOps<M>, index: M, from: string | undefined, to: string | undefined, id: string, undo: UndoLog): void {
+  if (from === to) return;
+  if (from !== undefined) ops.remove(index, from, id, undo);
+  if (to !== undefined) ops.add(index, to, id, undo);
+}
+
 function uniqueRemove(index: Map<string, string>, key: string, id: string, undo: UndoLog): void {
   if (index.get(key) !== id) return;
   index.delete(key);
@@ -511,16 +526,8 @@ export class MemoryState {
     const oldExt = externalIdOf(before);
     const ext = externalIdOf(after);
     if (res.type === 'User') {
-      const oldUn = userNameKey(before);
-      const un = userNameKey(after);
-      if (oldUn !== un) {
-        if (oldUn !== undefined) uniqueRemove(conn.userNames, oldUn, res.id, undo);
-        if (un !== undefined) uniqueSet(conn.userNames, un, res.id, undo);
-      }
-      if (oldExt !== ext) {
-        if (oldExt !== undefined) uniqueRemove(conn.userExternalIds, oldExt, res.id, undo);
-        if (ext !== undefined) uniqueSet(conn.userExternalIds, ext, res.id, undo);
-      }
+      rekey(UNIQUE, conn.userNames, userNameKey(before), userNameKey(after), res.id, undo);
+      rekey(UNIQUE, conn.userExternalIds, oldExt, ext, res.id, undo);
       if (before.emails !== after.emails) {
         const oldEmails = emailKeys(before);
         const emails = emailKeys(after);
@@ -528,16 +535,8 @@ export class MemoryState {
         for (const e of emails) if (!oldEmails.includes(e)) multiAdd(conn.emails, e, res.id, undo);
       }
     } else {
-      const oldDn = displayNameKey(before);
-      const dn = displayNameKey(after);
-      if (oldDn !== dn) {
-        if (oldDn !== undefined) uniqueRemove(conn.displayNames, oldDn, res.id, undo);
-        if (dn !== undefined) uniqueSet(conn.displayNames, dn, res.id, undo);
-      }
-      if (oldExt !== ext) {
-        if (oldExt !== undefined) multiRemove(conn.groupExternalIds, oldExt, res.id, undo);
-        if (ext !== undefined) multiAdd(conn.groupExternalIds, ext, res.id, undo);
-      }
+      rekey(UNIQUE, conn.displayNames, displayNameKey(before), displayNameKey(after), res.id, undo);
+      rekey(MULTI, conn.groupExternalIds, oldExt, ext, res.id, undo);
     }
   }
 
