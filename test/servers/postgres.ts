@@ -15,6 +15,8 @@
  * fsync is off by default (throw-away data): a killed server keeps what it committed, a machine
  * crash would not; pass `settings: { fsync: 'on' }` when a test needs real durability.
  * `tls: { certPem, keyPem }` turns TLS on (plain TCP still accepted), for tests of CA checks.
+ * `startStandby(primary)` adds a streaming standby (pg_basebackup over the primary's socket) that
+ * `promote()` turns into a primary: a failover on one machine.
  * A process exit hook stops the server if a test run dies before `close()`.
  */
 import { freePort, logTail, sleep } from './common.js';
@@ -66,6 +68,10 @@ export interface PostgresServer {
   start(): Promise<void>;
   /** SIGKILL the postmaster and every backend: a crash. `start()` then recovers. */
   kill(): Promise<void>;
+  /** SIGSTOP the postmaster and every backend: a hung server (connections open, nothing answers). */
+  freeze(): Promise<void>;
+  /** SIGCONT what freeze() stopped. */
+  thaw(): Promise<void>;
   /** Immediate shutdown and removal of the temp dir. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -123,59 +129,14 @@ function childrenOf(pid: number): number[] {
 
 /** Starts a private PostgreSQL; see the file comment. */
 export async function startPostgres(options: PostgresServerOptions = {}): Promise<PostgresServer> {
-  const bin = binDir();
-  const database = options.database ?? 'app';
-  const user = options.user ?? 'scim';
-  const password = options.password ?? randomBytes(12).toString('hex');
-  const dir = mkdtempSync(join(tmpdir(), 'scim-pg-'));
-  const dataDir = join(dir, 'data');
-  const logFile = join(dir, 'server.log');
-  if (isRoot) {
-    const { uid, gid } = postgresIds();
-    chownSync(dir, uid, gid);
-  }
-  let port = 0;
-  let running = false;
-  let closed = false;
-
-  const ctl = (args: string[], timeoutMs?: number) => pgExec(join(bin, 'pg_ctl'), ['-D', dataDir, ...args], timeoutMs);
-  const emergencyStop = (): void => {
-    try {
-      const [cmd, argv] = asPostgres(join(bin, 'pg_ctl'), ['-D', dataDir, 'stop', '-m', 'immediate', '-w', '-t', '10']);
-      if (running) execFileSync(cmd, argv, { stdio: 'ignore', timeout: 15_000 });
-    } catch {
-      // Nothing more we can do while the process exits.
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', emergencyStop);
-
-  const tail = (): string => logTail(logFile);
-
-  const startServer = async (): Promise<void> => {
-    try {
-      await ctl(['start', '-w', '-t', '30', '-l', logFile]);
-    } catch (err) {
-      throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${(err as Error).message}\n${tail()}`);
-    }
-    running = true;
-  };
-
-  const admin = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = [], db = database): Promise<R[]> => {
-    const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
-    await client.connect();
-    try {
-      return (await client.query(sql, params)).rows as R[];
-    } finally {
-      await client.end();
-    }
-  };
-
+  const st = prepareDir(options.database ?? 'app', options.user ?? 'scim', options.password ?? randomBytes(12).toString('hex'));
+  const { dir, dataDir } = st;
   try {
-    await pgExec(join(bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-N', '-E', 'UTF8', '--locale=C']);
+    await pgExec(join(st.bin, 'initdb'), ['-D', dataDir, '-A', 'trust', '-U', 'postgres', '-N', '-E', 'UTF8', '--locale=C']);
     writeFileSync(
       join(dataDir, 'pg_hba.conf'),
-      ['local all all trust', 'host all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
+      // replication over the socket: startStandby's pg_basebackup and the standby's WAL stream
+      ['local all all trust', 'local replication all trust', 'host all all 127.0.0.1/32 scram-sha-256', ''].join('\n'),
     );
     if (options.tls) {
       // PostgreSQL wants its key owned by its own user and unreadable by others.
@@ -198,30 +159,155 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
       shared_buffers: '32MB',
       ...options.settings,
     };
-    // Up to three ports: another process may take the free port before the server binds it.
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      appendFileSync(join(dataDir, 'postgresql.conf'), `\n${Object.entries({ ...settings, port: String(port) }).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
-      try {
-        await startServer();
-        break;
-      } catch (err) {
-        if (attempt >= 3 || !/could not bind|Address already in use/i.test((err as Error).message)) throw err;
-      }
-    }
-    const admin0 = new pg.Client({ host: dir, port, user: 'postgres', database: 'postgres' });
+    await startOnFreePort(st, settings);
+    const admin0 = new pg.Client({ host: dir, port: st.port, user: 'postgres', database: 'postgres' });
     await admin0.connect();
     try {
-      await admin0.query(`CREATE ROLE ${admin0.escapeIdentifier(user)} LOGIN PASSWORD ${admin0.escapeLiteral(password)}`);
-      await admin0.query(`CREATE DATABASE ${admin0.escapeIdentifier(database)} OWNER ${admin0.escapeIdentifier(user)}`);
+      await admin0.query(`CREATE ROLE ${admin0.escapeIdentifier(st.user)} LOGIN PASSWORD ${admin0.escapeLiteral(st.password)}`);
+      await admin0.query(`CREATE DATABASE ${admin0.escapeIdentifier(st.database)} OWNER ${admin0.escapeIdentifier(st.user)}`);
     } finally {
       await admin0.end();
     }
   } catch (err) {
-    emergencyStop();
-    process.removeListener('exit', emergencyStop);
+    st.emergencyStop();
+    process.removeListener('exit', st.emergencyStop);
     throw err;
   }
+  return serverHandle(st);
+}
+
+/**
+ * A streaming standby of `primary` (same role, password and databases), read-only until promoted.
+ * With `synchronous: true` the primary waits for it on every commit (an acknowledged write is on
+ * both), as docs/scaling.md asks of a failover setup.
+ */
+export async function startStandby(primary: PostgresServer, options: { synchronous?: boolean } = {}): Promise<PostgresServer & { promote(): Promise<void> }> {
+  const st = prepareDir(primary.database, primary.user, primary.password);
+  try {
+    await pgExec(join(st.bin, 'pg_basebackup'), ['-h', primary.dir, '-p', String(primary.port), '-U', 'postgres', '-D', st.dataDir, '-R', '-X', 'stream', '-c', 'fast']);
+    if (options.synchronous) {
+      await primary.admin("ALTER SYSTEM SET synchronous_standby_names = '*'");
+      await primary.admin('SELECT pg_reload_conf()');
+    }
+    await startOnFreePort(st, { unix_socket_directories: `'${st.dir}'`, synchronous_standby_names: "''" });
+    if (options.synchronous) {
+      // wait until the primary sees it as its synchronous standby
+      for (let i = 0; i < 400; i++) {
+        const rows = await primary.admin<{ n: string }>("SELECT count(*)::text AS n FROM pg_stat_replication WHERE sync_state = 'sync'");
+        if (rows[0].n === '1') break;
+        await sleep(50);
+      }
+    }
+  } catch (err) {
+    st.emergencyStop();
+    process.removeListener('exit', st.emergencyStop);
+    throw err;
+  }
+  const handle = serverHandle(st);
+  return Object.assign(handle, {
+    async promote() {
+      await pgExec(join(st.bin, 'pg_ctl'), ['-D', st.dataDir, 'promote', '-w', '-t', '30']);
+    },
+  });
+}
+
+interface HandleState {
+  bin: string;
+  dir: string;
+  dataDir: string;
+  logFile: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+  running: boolean;
+  emergencyStop(): void;
+}
+
+/** A fresh temp dir owned by the postgres OS user, and the exit hook that removes it. */
+function prepareDir(database: string, user: string, password: string): HandleState {
+  const dir = mkdtempSync(join(tmpdir(), 'scim-pg-'));
+  if (isRoot) {
+    const { uid, gid } = postgresIds();
+    chownSync(dir, uid, gid);
+  }
+  const st: HandleState = {
+    bin: binDir(),
+    dir,
+    dataDir: join(dir, 'data'),
+    logFile: join(dir, 'server.log'),
+    port: 0,
+    user,
+    password,
+    database,
+    running: false,
+    emergencyStop: () => {
+      try {
+        const [cmd, argv] = asPostgres(join(st.bin, 'pg_ctl'), ['-D', st.dataDir, 'stop', '-m', 'immediate', '-w', '-t', '10']);
+        if (st.running) execFileSync(cmd, argv, { stdio: 'ignore', timeout: 15_000 });
+      } catch {
+        // Nothing more we can do while the process exits.
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  process.once('exit', st.emergencyStop);
+  return st;
+}
+
+async function startServer(st: HandleState): Promise<void> {
+  try {
+    await pgExec(join(st.bin, 'pg_ctl'), ['-D', st.dataDir, 'start', '-w', '-t', '30', '-l', st.logFile]);
+  } catch (err) {
+    throw new Error(`PostgreSQL did not start on 127.0.0.1:${st.port}: ${(err as Error).message}\n${logTail(st.logFile)}`);
+  }
+  st.running = true;
+}
+
+/** Appends the settings and a free port to postgresql.conf and starts; up to three ports (another process may take one first). */
+async function startOnFreePort(st: HandleState, settings: Record<string, string>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    st.port = await freePort();
+    appendFileSync(join(st.dataDir, 'postgresql.conf'), `\n${Object.entries({ ...settings, port: String(st.port) }).map(([k, v]) => `${k} = ${v}`).join('\n')}\n`);
+    try {
+      await startServer(st);
+      return;
+    } catch (err) {
+      if (attempt >= 3 || !/could not bind|Address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+/** Signals the postmaster and its children (children first: once the postmaster dies they are re-parented). */
+function signalServer(dataDir: string, signal: NodeJS.Signals): number[] {
+  const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const victims = [...childrenOf(pid), pid];
+  for (const p of victims) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+  return victims;
+}
+
+/** The control surface of a running server (a primary or a standby). */
+function serverHandle(st: HandleState): PostgresServer {
+  const { dir, dataDir, user, password, database, emergencyStop } = st;
+  const port = st.port;
+  let closed = false;
+  let frozen = false;
+  const ctl = (args: string[], timeoutMs?: number) => pgExec(join(st.bin, 'pg_ctl'), ['-D', dataDir, ...args], timeoutMs);
+  const admin = async <R extends Record<string, unknown>>(sql: string, params: unknown[] = [], db = database): Promise<R[]> => {
+    const client = new pg.Client({ host: dir, port, user: 'postgres', database: db });
+    await client.connect();
+    try {
+      return (await client.query(sql, params)).rows as R[];
+    } finally {
+      await client.end();
+    }
+  };
 
   const urlFor = (db: string): string => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${encodeURIComponent(db)}`;
 
@@ -238,7 +324,7 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
     },
     dir,
     get running() {
-      return running;
+      return st.running;
     },
     admin,
     async createDatabase(name) {
@@ -252,44 +338,46 @@ export async function startPostgres(options: PostgresServerOptions = {}): Promis
       return urlFor(name);
     },
     async stop() {
-      if (!running) return;
+      if (!st.running) return;
       await ctl(['stop', '-m', 'fast', '-w', '-t', '30']);
-      running = false;
+      st.running = false;
     },
     async start() {
-      if (running) return;
-      await startServer();
+      if (st.running) return;
+      await startServer(st);
     },
     async kill() {
-      if (!running) return;
-      const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-      // Children first: once the postmaster dies they are re-parented and we would lose them.
-      const victims = [...childrenOf(pid), pid];
-      for (const p of victims) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
+      if (!st.running) return;
+      const victims = signalServer(dataDir, 'SIGKILL');
       for (let i = 0; i < 200 && victims.some(pidAlive); i++) await sleep(25);
       // A killed postmaster may linger as a zombie until init reaps it, and PostgreSQL refuses to
       // start while the PID in its lock files exists: remove the stale locks, as an admin would.
       for (const stale of [join(dataDir, 'postmaster.pid'), join(dir, `.s.PGSQL.${port}.lock`), join(dir, `.s.PGSQL.${port}`)]) {
         rmSync(stale, { force: true });
       }
-      running = false;
+      st.running = false;
+    },
+    async freeze() {
+      if (!st.running || frozen) return;
+      signalServer(dataDir, 'SIGSTOP');
+      frozen = true;
+    },
+    async thaw() {
+      if (!frozen) return;
+      signalServer(dataDir, 'SIGCONT');
+      frozen = false;
     },
     async close() {
       if (closed) return;
       closed = true;
+      if (frozen) signalServer(dataDir, 'SIGCONT');
       try {
-        if (running) await ctl(['stop', '-m', 'immediate', '-w', '-t', '30']);
+        if (st.running) await ctl(['stop', '-m', 'immediate', '-w', '-t', '30']);
       } catch {
         // Fall through to the exit hook's last attempt.
         emergencyStop();
       } finally {
-        running = false;
+        st.running = false;
         process.removeListener('exit', emergencyStop);
         rmSync(dir, { recursive: true, force: true });
       }
