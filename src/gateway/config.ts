@@ -48,12 +48,21 @@ export const configSchema = z
      */
     store: z.enum(['lowdb', 'postgres']).default('lowdb'),
     /**
-     * postgres://user[:password]@host:5432/database for `store: postgres`. Without a password in
+     * postgres://user[:password]@host:5432/database for `store: postgres` (several hosts for
+     * failover: postgres://user@db1:5432,db2:5432/database?target_session_attrs=read-write). Without a password in
      * it, PGPASSWORD or the secret `store:databasePassword` (scim-bridge secrets set store databasePassword).
      */
     databaseUrl: z.string().min(1).optional(),
-    /** PostgreSQL store: how long deliveries claimed by an instance that died wait before another instance takes them over. */
-    outboxLeaseSeconds: positiveInt.default(60),
+    /**
+     * PostgreSQL store: how long deliveries claimed by an instance that died wait before another
+     * instance takes them over. A live instance renews its leases every third of this.
+     */
+    outboxLeaseSeconds: positiveInt.default(5),
+    /**
+     * PostgreSQL store: the longest a request waits for the database (a connection attempt per
+     * host, or one statement) before the gateway answers 503 with Retry-After.
+     */
+    databaseTimeoutSeconds: positiveInt.default(10),
     /** SCIM listener. */
     host: z.string().min(1).default('0.0.0.0'),
     port: port.default(8080),
@@ -154,7 +163,7 @@ export const configSchema = z
   .strict()
   .refine((c) => (c.tlsCert === undefined) === (c.tlsKey === undefined), { message: 'give both tlsCert and tlsKey, or neither', path: ['tlsCert'] })
   .refine((c) => c.store !== 'postgres' || c.databaseUrl !== undefined, { message: 'store "postgres" needs databaseUrl (env SCIM_BRIDGE_DATABASE_URL), e.g. postgres://scim@db.example:5432/scim', path: ['databaseUrl'] })
-  .refine((c) => c.databaseUrl === undefined || /^postgres(ql)?:\/\//.test(c.databaseUrl), { message: 'databaseUrl must start with postgres:// (the value is not repeated here: it may hold a password)', path: ['databaseUrl'] });
+  .refine((c) => c.databaseUrl === undefined || /^postgres(ql)?:\/\//.test(c.databaseUrl), { message: 'databaseUrl must start with postgres:// or postgresql:// (the value is not repeated here: it may hold a password)', path: ['databaseUrl'] });
 
 export type GatewayConfig = z.infer<typeof configSchema>;
 export type Limits = z.infer<typeof limitsSchema>;

@@ -25,7 +25,7 @@ import {
   type RequestOutcome,
   type ScimAuthenticator,
 } from './scim/index.js';
-import { createLowdbStore, createPostgresStore, type AuditSink, type Store } from './store/index.js';
+import { createLowdbStore, createPostgresStore, readInstanceId, type AuditSink, type Store, type StoreStats } from './store/index.js';
 import {
   builtInConnectorTypes,
   classifyConnectorFailure,
@@ -157,6 +157,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           url: config.databaseUrl!,
           logger,
           leaseMs: config.outboxLeaseSeconds * 1000,
+          timeoutMs: config.databaseTimeoutSeconds * 1000,
+          // stable across restarts: a restarted instance takes back its own deliveries at once
+          instanceId: readInstanceId(config.dataDir),
           password: async () => {
             const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
             try {
@@ -438,7 +441,14 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       res.status(503).json({ status: 'draining' });
       return;
     }
-    const stats = await store.stats();
+    let stats: StoreStats;
+    try {
+      stats = await store.stats();
+    } catch (err) {
+      // The store cannot answer (the database is away): not ready, and say why.
+      res.status(503).json({ status: 'store unavailable', detail: err instanceof ScimError ? err.detail : 'the store could not be read' });
+      return;
+    }
     res.json({ status: 'ready', users: stats.users, groups: stats.groups, outbox: { pending: stats.outboxPending, dead: stats.outboxDead } });
   });
 

@@ -41,7 +41,7 @@ interface Instance {
 }
 
 /** Two `scim-bridge serve` processes on one database, sharing a token, both feeding the ledger. */
-async function startPair(databaseUrl: string, tag: string): Promise<Instance[]> {
+async function startPair(databaseUrl: string, tag: string, extraEnv: Record<string, string> = {}): Promise<Instance[]> {
   const dataA = join(dir, `${tag}-a`);
   const dataB = join(dir, `${tag}-b`);
   mkdirSync(dataB, { recursive: true });
@@ -55,6 +55,7 @@ async function startPair(databaseUrl: string, tag: string): Promise<Instance[]> 
       SCIM_BRIDGE_SECRETS_BACKEND: 'file',
       SCIM_BRIDGE_OUTBOX_MAX_DELAY_SECONDS: '2',
       SCIM_BRIDGE_CONNECTIONS: JSON.stringify({ default: { connectors: [ledgerConnector(ledger.url, `${tag}-${name}`)] } }),
+      ...extraEnv,
     };
     const started = await startServe(['--data-dir', data, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], env);
     children.push(started);
@@ -179,5 +180,73 @@ describe('PostgreSQL faults under load, two instances', () => {
     expect(load.answers.filter((a) => ![200, 201, 503].includes(a.status))).toEqual([]);
     expect(load.answers.filter((a) => a.status === 503 && !/^\d+$/.test(a.retryAfter ?? ''))).toEqual([]);
     await expectExactlyOnce(instances, load.acked, 'stop');
+  });
+
+  it('a frozen database (SIGSTOP): requests answer 503 within the timeout instead of hanging, and all is well after it thaws', { timeout: 180_000 }, async () => {
+    const url = await pg.createDatabase('freeze_under_load');
+    // a short timeout keeps the test short; the default (10 s) is documented in docs/scaling.md
+    const instances = await startPair(url, 'freeze', { SCIM_BRIDGE_DATABASE_TIMEOUT_SECONDS: '3' });
+    const load = startLoad(instances, 'freeze');
+    let frozenAt = 0;
+    try {
+      await waitFor(() => load.acked.size >= 30, 30_000, 'load through both instances');
+      await pg.freeze();
+      frozenAt = Date.now();
+      await waitFor(() => load.answers.some((a) => a.at > frozenAt && a.status === 503), 20_000, 'a 503 while the database is frozen');
+      const probe = Date.now();
+      expect((await readyz(instances[0])).status).toBe(503);
+      expect(Date.now() - probe).toBeLessThan(12_000);
+      await new Promise((r) => setTimeout(r, 12_000 - (Date.now() - frozenAt))); // frozen for 12 s in all
+      expect(instances.map(alive)).toEqual([true, true]);
+      await pg.thaw();
+      const thawedAt = Date.now();
+      for (const i of instances) await waitFor(async () => (await readyz(i)).status === 200, 30_000, `instance ${i.name} ready again`);
+      await waitFor(() => load.answers.filter((a) => a.at > thawedAt && a.status === 201).length >= 20, 30_000, 'load succeeding again');
+    } finally {
+      await pg.thaw();
+      await load.stop();
+    }
+    expect(instances.map(alive)).toEqual([true, true]);
+    expect(load.errors).toEqual([]);
+    // No answer took much longer than the timeout (3 s per connection attempt or statement, plus
+    // the client's own margin for a server that does not answer at all).
+    const during = load.answers.filter((a) => a.at >= frozenAt - 1_000);
+    expect(Math.max(...during.map((a) => a.ms))).toBeLessThan(12_000);
+    expect(load.answers.filter((a) => ![200, 201, 503].includes(a.status))).toEqual([]);
+    await expectExactlyOnce(instances, load.acked, 'freeze');
+  });
+
+  it('failover: the primary stops, its synchronous standby is promoted; both instances reach it by themselves, nothing acknowledged is lost', { timeout: 180_000 }, async () => {
+    const primary = await startPostgres({ settings: { fsync: 'on' } });
+    let standby: Awaited<ReturnType<typeof startStandby>> | undefined;
+    try {
+      await primary.createDatabase('failover');
+      standby = await startStandby(primary, { synchronous: true });
+      // the documented setting: every host, and only a writable one will do
+      const url = `postgres://${primary.user}:${encodeURIComponent(primary.password)}@127.0.0.1:${primary.port},127.0.0.1:${standby.port}/failover?target_session_attrs=read-write`;
+      const instances = await startPair(url, 'failover');
+      const load = startLoad(instances, 'failover');
+      try {
+        await waitFor(() => load.acked.size >= 30, 30_000, 'load through both instances');
+        await primary.stop();
+        const downAt = Date.now();
+        await waitFor(() => load.answers.some((a) => a.at > downAt && a.status === 503), 20_000, 'a 503 while there is no primary');
+        // the standby alone is read-only: not good enough, still 503
+        expect((await readyz(instances[0])).status).toBe(503);
+        await standby.promote();
+        const promotedAt = Date.now();
+        for (const i of instances) await waitFor(async () => (await readyz(i)).status === 200, 30_000, `instance ${i.name} on the new primary`);
+        await waitFor(() => load.answers.filter((a) => a.at > promotedAt && a.status === 201).length >= 20, 30_000, 'load succeeding on the new primary');
+      } finally {
+        await load.stop();
+      }
+      expect(instances.map(alive)).toEqual([true, true]);
+      expect(load.errors).toEqual([]);
+      expect(load.answers.filter((a) => ![200, 201, 503].includes(a.status))).toEqual([]);
+      await expectExactlyOnce(instances, load.acked, 'failover');
+    } finally {
+      await standby?.close();
+      await primary.close();
+    }
   });
 });

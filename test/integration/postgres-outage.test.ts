@@ -73,9 +73,33 @@ describe('PostgreSQL store: the database goes away', () => {
     }
   });
 
+  it('a database that asks for a password nobody configured: the error names the settings, not the SASL internals', { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-pgnopass-'));
+    const saved = process.env.PGPASSWORD;
+    delete process.env.PGPASSWORD;
+    try {
+      const url = (await pg.createDatabase('no_password')).replace(`:${encodeURIComponent(pg.password)}@`, '@').replace(/^postgres:/, 'postgresql:');
+      const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', secretsBackend: 'file', store: 'postgres', databaseUrl: url } });
+      const failure = await startGateway(config, { logger: pino({ level: 'silent' }) }).then(
+        async (g) => {
+          await g.stop();
+          return undefined;
+        },
+        (err: Error) => err.message,
+      );
+      expect(failure).toMatch(/asks for a password/);
+      expect(failure).toMatch(/PGPASSWORD/);
+      expect(failure).toMatch(/secrets set store databasePassword/);
+      expect(failure).not.toMatch(/SASL|SCRAM/);
+    } finally {
+      if (saved !== undefined) process.env.PGPASSWORD = saved;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses store postgres without a database URL, and a URL that is not postgres://, without repeating it', () => {
     expect(() => loadConfig({ env: {}, flags: { dataDir: '/tmp/x', store: 'postgres' } })).toThrow(/needs databaseUrl/);
-    expect(() => loadConfig({ env: { SCIM_BRIDGE_DATABASE_URL: 'mysql://u:topsecret@h/db' }, flags: { dataDir: '/tmp/x' } })).toThrow(/must start with postgres:\/\//);
+    expect(() => loadConfig({ env: { SCIM_BRIDGE_DATABASE_URL: 'mysql://u:topsecret@h/db' }, flags: { dataDir: '/tmp/x' } })).toThrow(/must start with postgres:\/\/ or postgresql:\/\//);
     try {
       loadConfig({ env: { SCIM_BRIDGE_DATABASE_URL: 'mysql://u:topsecret@h/db' }, flags: { dataDir: '/tmp/x' } });
     } catch (err) {

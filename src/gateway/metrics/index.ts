@@ -52,13 +52,25 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
     labelNames: ['connector', 'result'] as const,
     registers: [registry],
   });
+  // One read of the store per scrape (render), shared by every gauge below. When the store cannot
+  // be read (the database is away) the gauges keep their last values and store_up says so.
+  let stats: StoreStats | undefined;
+  let storeUp = 1;
+  new Gauge({
+    name: 'scim_bridge_store_up',
+    help: '1 when the store answered at the last scrape, 0 when it could not be read (the database is unreachable)',
+    registers: [registry],
+    collect() {
+      this.set(storeUp);
+    },
+  });
   const gauge = (name: string, help: string, read: (s: StoreStats) => number) =>
     new Gauge({
       name,
       help,
       registers: [registry],
-      async collect() {
-        this.set(read(await sources.stats()));
+      collect() {
+        if (stats) this.set(read(stats));
       },
     });
   gauge('scim_bridge_users', 'Users in the store (all connections)', (s) => s.users);
@@ -78,9 +90,9 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
         this.inc(n);
       },
     });
-  total('scim_bridge_store_compactions_total', 'Snapshot rewrites of the embedded store since start (each serialises the whole store in the background)', async () => (await sources.stats()).compactions ?? 0);
+  total('scim_bridge_store_compactions_total', 'Snapshot rewrites of the embedded store since start (each serialises the whole store in the background)', () => stats?.compactions ?? 0);
   total('scim_bridge_audit_records_lost_total', 'Audit records of refused requests and admin actions the audit log could not write since start (records of changes wait in the store journal instead: see scim_bridge_audit_behind)', () => sources.auditRecordsLost());
-  total('scim_bridge_audit_records_left_out_total', 'Audit records left out of their store commit since start because they were not valid (a defect: report it)', async () => (await sources.stats()).auditRecordsLeftOut ?? 0);
+  total('scim_bridge_audit_records_left_out_total', 'Audit records left out of their store commit since start because they were not valid (a defect: report it)', () => stats?.auditRecordsLeftOut ?? 0);
   gauge('scim_bridge_audit_behind', '1 while the audit log refuses the store\'s records; they wait in the store journal and are written once it accepts them', (s) => (s.auditBehind ? 1 : 0));
   new Gauge({
     name: 'scim_bridge_connector_up',
@@ -104,6 +116,12 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
       deliveries.inc({ connector, result });
     },
     async render() {
+      try {
+        stats = await sources.stats();
+        storeUp = 1;
+      } catch {
+        storeUp = 0;
+      }
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };

@@ -217,7 +217,7 @@ export function deliveryTargetFor(
    * not be searched. Before creating, look again: an account this connector never linked is
    * refused (dead letter, the console shows why) or taken over, by policy.
    */
-  const isQueued = async (id: string): Promise<boolean> => (await store.outboxList({ connector: instance.id })).some((e) => e.id === id);
+  const isQueued = async (id: string): Promise<boolean> => (await store.outboxGet(id)) !== undefined;
   const claim = async (entry: OutboxEntry, resource: ScimJson): Promise<string | undefined> => {
     if (entry.claimChecked || !instance.host.manifest.capabilities.lookup) return undefined;
     const { existingAccounts, principal } = policy();

@@ -2,8 +2,11 @@
  * Delivers outbox entries to connectors: immediately after a commit, per resource in commit
  * order, several resources at once; retries transient failures with exponential backoff and
  * jitter; dead-letters after `maxAttempts` or on a permanent failure. Every outcome is committed
- * to the store, so a restart resumes exactly where delivery stood. Delivery is at-least-once:
- * a crash between the connector's success and the commit repeats the operation, which is safe
+ * to the store, so a restart resumes exactly where delivery stood. Each entry is claimed from the
+ * store (never handed to two deliveries at once) and stays claimed until its outcome is committed;
+ * when the store cannot take the outcome (the database is away, the disk is full) the worker
+ * keeps the claim and records it again until it can, so a store outage never repeats a delivery.
+ * Only a crash between the connector's success and the commit repeats the operation, which is safe
  * because connector operations are idempotent and carry the same operation id (DESIGN.md).
  */
 import type { OutboxChange, OutboxEntry, Store } from '../store/index.js';
@@ -46,6 +49,8 @@ export interface OutboxWorkerOptions {
   random?: () => number;
   /** Extra changes committed with each delivery outcome (its audit record). */
   recordFor?: (entry: OutboxEntry, outcome: { ok: boolean; dead?: boolean; error?: string }) => OutboxChange | undefined;
+  /** First wait before recording an outcome the store refused again (default 250 ms, doubling up to 5 s). */
+  outcomeRetryMs?: number;
 }
 
 export interface OutboxWorker {
@@ -85,6 +90,38 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   let again = false;
   const idleWaiters: Array<() => void> = [];
 
+  const outcomeRetryMs = opts.outcomeRetryMs ?? 250;
+
+  /**
+   * Commits a delivery's outcome, again and again while the store refuses it (the entry stays
+   * claimed meanwhile, so nobody delivers it a second time). Before each new try it looks whether
+   * the last one landed after all (a lost answer to COMMIT), so nothing is recorded twice.
+   * Returns false if the worker stopped first: the claim is then handed back (at-least-once).
+   */
+  async function recordOutcome(entry: OutboxEntry, changes: Parameters<Store['commit']>[0]['changes'], landed: (now: OutboxEntry | undefined) => boolean): Promise<boolean> {
+    let wait = outcomeRetryMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (attempt > 1) {
+          if (landed(await store.outboxGet(entry.id))) {
+            await store.outboxRelease([entry.id]);
+            return true;
+          }
+        }
+        await store.commit({ changes });
+        return true;
+      } catch (err) {
+        if (attempt === 1) logger.error({ err, outboxId: entry.id, connector: entry.connector }, 'could not record a delivery outcome; retrying until the store takes it');
+      }
+      if (!running) {
+        await store.outboxRelease([entry.id]).catch(() => undefined);
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, wait));
+      wait = Math.min(wait * 2, 5_000);
+    }
+  }
+
   async function settle(entry: OutboxEntry, failure: FailureClass): Promise<void> {
     const attempts = entry.attempts + 1;
     const dead = !failure.transient || attempts >= maxAttempts;
@@ -92,7 +129,12 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     const nextAttemptAt = new Date(now() + (dead ? 0 : delay)).toISOString();
     const lastError = failure.message.slice(0, 2000);
     const record = opts.recordFor?.(entry, { ok: false, dead, error: lastError });
-    await store.commit({ changes: [{ op: 'outbox.update', id: entry.id, attempts, nextAttemptAt, state: dead ? 'dead' : 'pending', lastError }, ...(record ? [record] : [])] });
+    const changes: Parameters<Store['commit']>[0]['changes'] = [
+      { op: 'outbox.update', id: entry.id, attempts, nextAttemptAt, state: dead ? 'dead' : 'pending', lastError, release: true },
+      ...(record ? [record] : []),
+    ];
+    // landed: gone (discarded meanwhile) or its attempts moved on (ours, or the console's retry)
+    if (!(await recordOutcome(entry, changes, (cur) => cur === undefined || cur.attempts !== entry.attempts))) return;
     const log = { connector: entry.connector, connection: entry.connection, operation: entry.kind, resourceId: entry.resourceId, outboxId: entry.id, attempts, error: lastError };
     if (dead) logger.error(log, failure.transient ? 'connector operation dead-lettered after the last retry' : 'connector refused the operation: dead-lettered');
     else logger.warn({ ...log, retryInMs: delay }, 'connector operation failed; will retry');
@@ -100,26 +142,24 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
 
   async function deliverOne(entry: OutboxEntry): Promise<void> {
     const target = opts.target(entry.connector);
+    let result: { key?: string | null };
     try {
       if (!target) {
         await settle(entry, { transient: false, message: `connector "${entry.connector}" is not configured on this gateway; configure it, then retry the entry, or discard it` });
         return;
       }
       const key = await store.linkOf(entry.connector, entry.resourceId);
-      const result = await target.deliver(entry, key);
-      const changes: Parameters<Store['commit']>[0]['changes'] = [{ op: 'outbox.remove', id: entry.id }];
-      if (result.key !== undefined) changes.push({ op: 'link', connector: entry.connector, resourceId: entry.resourceId, key: result.key });
-      const record = opts.recordFor?.(entry, { ok: true });
-      if (record) changes.push(record);
-      await store.commit({ changes });
+      result = await target.deliver(entry, key);
     } catch (err) {
-      try {
-        await settle(entry, opts.classify(err));
-      } catch (commitErr) {
-        // The store refused the bookkeeping (disk full): the entry stays as it was and is retried.
-        logger.error({ err: commitErr, outboxId: entry.id }, 'could not record a delivery outcome; it will be retried');
-      }
+      await settle(entry, opts.classify(err));
+      return;
     }
+    const changes: Parameters<Store['commit']>[0]['changes'] = [{ op: 'outbox.remove', id: entry.id }];
+    if (result.key !== undefined) changes.push({ op: 'link', connector: entry.connector, resourceId: entry.resourceId, key: result.key });
+    const record = opts.recordFor?.(entry, { ok: true });
+    if (record) changes.push(record);
+    // landed: the entry is gone
+    await recordOutcome(entry, changes, (cur) => cur === undefined);
   }
 
   async function pump(): Promise<void> {
@@ -128,20 +168,27 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       return;
     }
     pumping = true;
+    let claimedLast = false;
     try {
       do {
         again = false;
         if (!running) break;
         const free = concurrency - inFlight.size;
         if (free <= 0) break;
-        const due = await store.outboxDue(new Date(now()).toISOString(), concurrency + inFlight.size);
+        // Claimed: the store returns none of what is in flight, here or in another instance.
+        const due = await store.outboxDue(new Date(now()).toISOString(), free);
+        claimedLast = due.length > 0;
         for (const entry of due) {
-          if (inFlight.size >= concurrency) break;
-          if (inFlight.has(entry.id)) continue;
-          const p = deliverOne(entry).finally(() => {
-            inFlight.delete(entry.id);
-            void pump();
-          });
+          if (inFlight.has(entry.id)) {
+            logger.error({ outboxId: entry.id }, 'outbox: the store handed out an entry that is being delivered; skipped');
+            continue;
+          }
+          const p = deliverOne(entry)
+            .catch((err: unknown) => logger.error({ err, outboxId: entry.id }, 'outbox: a delivery failed unexpectedly'))
+            .finally(() => {
+              inFlight.delete(entry.id);
+              void pump();
+            });
           inFlight.set(entry.id, p);
         }
       } while (again);
@@ -150,10 +197,8 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
     } finally {
       pumping = false;
     }
-    if (inFlight.size === 0) {
-      const due = running ? await store.outboxDue(new Date(now()).toISOString(), 1).catch(() => []) : [];
-      if (due.length === 0) for (const w of idleWaiters.splice(0)) w();
-    }
+    // Idle: the last look found nothing to claim and nothing is in flight.
+    if (inFlight.size === 0 && !claimedLast) for (const w of idleWaiters.splice(0)) w();
   }
 
   return {
@@ -173,13 +218,13 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       void pump();
     },
     async retry(id) {
-      const entry = (await store.outboxList()).find((e) => e.id === id);
+      const entry = await store.outboxGet(id);
       if (!entry) throw new Error(`No outbox entry ${id}.`);
       await store.commit({ changes: [{ op: 'outbox.update', id, attempts: 0, nextAttemptAt: new Date(now()).toISOString(), state: 'pending' }] });
       void pump();
     },
     async discard(id) {
-      const entry = (await store.outboxList()).find((e) => e.id === id);
+      const entry = await store.outboxGet(id);
       if (!entry) throw new Error(`No outbox entry ${id}.`);
       await store.commit({ changes: [{ op: 'outbox.remove', id }] });
       void pump();

@@ -448,7 +448,8 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await scimError(store.commit({ changes: [{ op: 'outbox.add', entry: outboxEntry('op1', 'u1') }] }))).status).toBe(409);
       await store.commit({ changes: [{ op: 'outbox.remove', id: 'op1' }, { op: 'link', connector: 'demo-1', resourceId: 'u1', key: 'uid=a' }] });
       await store.commit({ changes: [{ op: 'outbox.remove', id: 'op1' }] }); // twice is a no-op
-      expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['op2', 'op3']);
+      // op3 is still claimed by the first call (its delivery has no outcome yet)
+      expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['op2']);
       expect(await store.linkOf('demo-1', 'u1')).toBe('uid=a');
       expect(await store.linkedResource('demo-1', 'UID=A')).toBe('u1');
       await store.commit({ changes: [{ op: 'link', connector: 'demo-1', resourceId: 'u1', key: null }] });
@@ -468,6 +469,28 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect((await store.outboxList({ state: 'pending' })).find((e) => e.id === 'b1')).toMatchObject({ claimChecked: true, attempts: 1 });
       expect((await scimError(store.commit({ changes: [{ op: 'outbox.update', id: 'nope', attempts: 1, nextAttemptAt: PAST, state: 'pending' }] }))).status).toBe(404);
       expect(await store.stats()).toMatchObject({ outboxPending: 2, outboxDead: 1 });
+      await store.close();
+    });
+
+    it('a claimed entry is never handed out again until its outcome is committed or it is released', async () => {
+      const store = await open();
+      await store.commit({ changes: [outboxEntry('c1', 'uc'), outboxEntry('c2', 'uc'), outboxEntry('d1', 'ud')].map((e) => ({ op: 'outbox.add' as const, entry: e })) });
+      expect((await store.outboxDue(NOW, 1)).map((e) => e.id)).toEqual(['c1']);
+      expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['d1']); // c1 in flight holds back c2
+      expect(await store.outboxDue(NOW, 10)).toEqual([]);
+      expect(await store.outboxGet('c1')).toMatchObject({ id: 'c1', resourceId: 'uc' });
+      expect(await store.outboxGet('nope')).toBeUndefined();
+      // an update that is not the delivery's outcome (a console retry) leaves the claim in place
+      await store.commit({ changes: [{ op: 'outbox.update', id: 'c1', attempts: 0, nextAttemptAt: PAST, state: 'pending' }] });
+      expect(await store.outboxDue(NOW, 10)).toEqual([]);
+      // the failed attempt's outcome hands c1 back: due again once its backoff is over
+      await store.commit({ changes: [{ op: 'outbox.update', id: 'c1', attempts: 1, nextAttemptAt: PAST, state: 'pending', lastError: 'down', release: true }] });
+      expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['c1']);
+      // delivered: the next entry of that resource is due; d1 handed back undelivered is due again
+      await store.commit({ changes: [{ op: 'outbox.remove', id: 'c1' }] });
+      await store.outboxRelease(['d1']);
+      expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['c2', 'd1']);
+      expect(await store.outboxGet('c1')).toBeUndefined();
       await store.close();
     });
   });

@@ -25,7 +25,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   return new PostgresStore(options);
 }
 export type { PostgresStore, PostgresStoreOptions, PasswordSource } from './postgres/index.js';
-export { redactUrl as redactDatabaseUrl, readSnapshot, migrateLowdbToPostgres, writePostgresAuditFiles } from './postgres/index.js';
+export { redactUrl as redactDatabaseUrl, readSnapshot, migrateLowdbToPostgres, writePostgresAuditFiles, readInstanceId } from './postgres/index.js';
 export type { MigrationReport } from './postgres/index.js';
 
 /** Internals for tests and benchmarks; not for production code. */

@@ -172,6 +172,8 @@ export class LowdbStore implements Store {
   private compaction?: Promise<void>;
   /** Audit hand-overs the sink has not settled yet. */
   private readonly auditInFlight = new Set<Promise<void>>();
+  /** Outbox entries claimed by outboxDue whose outcome is not durable yet (deliveries in flight). */
+  private readonly claimed = new Set<string>();
   /**
    * Set when the sink refused records: nothing more is handed over, and journal segments are kept,
    * until catchUpAudit() has handed over everything from the first refused commit on (or the next
@@ -445,10 +447,13 @@ export class LowdbStore implements Store {
     const seq = this.nextSeq++;
     hooks?.onApplied?.();
     const audit = auditRecordsOf(auditChanges);
-    return new Promise<CommitResult>((resolvePromise, reject) => {
+    const result = await new Promise<CommitResult>((resolvePromise, reject) => {
       this.pending.push({ seq, at, changesJson, undo, result: { resources, seq }, resolve: resolvePromise, reject, ...(audit ? { audit } : {}) });
       void this.pump();
     });
+    // A delivery's outcome is durable: its entry may be claimed again (a retry after a failure).
+    for (const c of stateRecords) if (c.op === 'outbox.remove' || (c.op === 'outbox.update' && c.release)) this.claimed.delete(c.id);
+    return result;
   }
 
   /** The single writer: one batch (everything queued) per write + fdatasync. */
@@ -929,18 +934,29 @@ export class LowdbStore implements Store {
 
   async outboxDue(now: string, limit: number): Promise<OutboxEntry[]> {
     const due: OutboxEntry[] = [];
-    // Only the oldest entry of each (connector, resource) may go: that is what keeps per-resource order.
+    if (limit <= 0) return due;
+    // Only the oldest entry of each (connector, resource) may go: that is what keeps per-resource
+    // order. A claimed head (a delivery in flight) holds back its resource and is not returned again.
     const seen = new Set<string>();
     for (const e of this.state.outbox.values()) {
       const key = linkKey(e.connector, e.resourceId);
       if (seen.has(key)) continue;
       seen.add(key);
-      if (e.state === 'pending' && e.nextAttemptAt <= now) {
+      if (e.state === 'pending' && e.nextAttemptAt <= now && !this.claimed.has(e.id)) {
         due.push(e);
         if (due.length >= limit) break;
       }
     }
+    for (const e of due) this.claimed.add(e.id);
     return due;
+  }
+
+  async outboxRelease(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.claimed.delete(id);
+  }
+
+  async outboxGet(id: string): Promise<OutboxEntry | undefined> {
+    return this.state.outbox.get(id);
   }
 
   async outboxList(filter: { state?: 'pending' | 'dead'; connection?: string; connector?: string } = {}): Promise<OutboxEntry[]> {

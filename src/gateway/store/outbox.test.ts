@@ -22,7 +22,8 @@ describe('outbox', () => {
     expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['op1', 'op3']);
     expect((await store.outboxList()).map((e) => e.id)).toEqual(['op1', 'op2', 'op3']);
     await store.commit({ changes: [{ op: 'outbox.remove', id: 'op1' }, { op: 'link', connector: 'demo-1', resourceId: 'u1', key: 'uid=a' }] });
-    expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['op2', 'op3']);
+    // op3 is still claimed by the first call (its delivery has no outcome yet)
+    expect((await store.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['op2']);
     expect(await store.linkOf('demo-1', 'u1')).toBe('uid=a');
     await store.close();
   });

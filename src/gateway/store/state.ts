@@ -692,6 +692,7 @@ export function toJournalChange(c: Change | OutboxChange): JournalChange {
         state: c.state,
         ...(c.lastError !== undefined ? { lastError: c.lastError } : {}),
         ...(c.claimChecked === true ? { claimChecked: true as const } : {}),
+        ...(c.release === true ? { release: true as const } : {}),
       };
     case 'outbox.remove':
       return { op: 'outbox.remove', id: str(c.id, 'id') };

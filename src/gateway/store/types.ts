@@ -104,8 +104,12 @@ export interface OutboxEntry {
 /** Outbox and target-link changes: they ride in the same commit as resource changes, or alone. */
 export type OutboxChange =
   | { op: 'outbox.add'; entry: OutboxEntry }
-  /** After a failed delivery: attempts, next due time, or dead. */
-  | { op: 'outbox.update'; id: string; attempts: number; nextAttemptAt: string; state: 'pending' | 'dead'; lastError?: string; claimChecked?: true }
+  /**
+   * After a failed delivery: attempts, next due time, or dead. `release`: the outcome of a claimed
+   * delivery (outboxDue), which hands the entry back; without it (the console's retry) a delivery
+   * in flight keeps its claim.
+   */
+  | { op: 'outbox.update'; id: string; attempts: number; nextAttemptAt: string; state: 'pending' | 'dead'; lastError?: string; claimChecked?: true; release?: true }
   /** Delivered or discarded. */
   | { op: 'outbox.remove'; id: string }
   /** The target's key (DN, row id) for a SCIM resource in one connector; null forgets it. */
@@ -238,8 +242,18 @@ export interface Store {
 
   stats(): Promise<StoreStats>;
 
-  /** Entries due for delivery at `now`: the oldest pending entry of each (connector, resource), oldest first. */
+  /**
+   * Claims entries due for delivery at `now`: the oldest pending entry of each (connector,
+   * resource), oldest first, that nobody holds. A claimed entry is not returned again (to this
+   * process or another instance) until its outcome is committed (`outbox.remove`, or
+   * `outbox.update` with `release`) or it is handed back with outboxRelease; a store shared by
+   * several instances lets another take it over only once this process is gone.
+   */
   outboxDue(now: string, limit: number): Promise<OutboxEntry[]>;
+  /** Hands claimed entries back undelivered (a worker that stops, or gives up recording an outcome). */
+  outboxRelease(ids: readonly string[]): Promise<void>;
+  /** One entry by id (an indexed lookup), or undefined once it is delivered or discarded. */
+  outboxGet(id: string): Promise<OutboxEntry | undefined>;
   /** All entries, oldest first, optionally only one state or one connection (console, CLI). */
   outboxList(filter?: { state?: 'pending' | 'dead'; connection?: string; connector?: string }): Promise<OutboxEntry[]>;
   /** Soft-deleted resources of a connection (tombstones), newest last. */

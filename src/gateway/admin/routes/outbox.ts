@@ -66,7 +66,7 @@ export function outboxRoutes(ctx: AdminContext): Router {
   });
 
   const one = async (id: string) => {
-    const e = (await deps.store.outboxList()).find((x) => x.id === id);
+    const e = await deps.store.outboxGet(id);
     if (!e) throw AdminError.notFound(`There is no outbox entry ${id}; it may have been delivered or discarded meanwhile.`);
     return e;
   };

@@ -35,7 +35,7 @@ import {
   csvRow,
   prepareDraft,
 } from '../../audit/index.js';
-import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
+import { Database, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 
 export interface AuditLogger {
   info(o: object, msg?: string): void;
@@ -125,7 +125,7 @@ export class PostgresAuditLog implements AuditLog {
   private again = false;
 
   constructor(
-    private readonly pool: () => pg.Pool,
+    private readonly pool: () => Database,
     private readonly log: AuditLogger,
     private readonly now: () => Date = () => new Date(),
   ) {}
@@ -156,18 +156,17 @@ export class PostgresAuditLog implements AuditLog {
     return this.lostRecords;
   }
 
-  private async inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool().connect();
+  private inTransaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.pool().transaction(fn);
+  }
+
+  /** Long maintenance (retention, a whole-chain read): its own connection, with no statement timeout. */
+  private async unbounded<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+    const db = this.pool().fork({ max: 1, applicationName: 'scim-bridge audit maintenance', timeoutMs: 0 });
     try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
+      return await fn(db);
     } finally {
-      client.release();
+      await db.end();
     }
   }
 
@@ -265,7 +264,11 @@ export class PostgresAuditLog implements AuditLog {
 
   /** Rows oldest first, in pages, from a consistent snapshot. */
   private async *lines(options: { since?: string; until?: string } = {}): AsyncGenerator<{ seq: number; line: string }> {
-    const client = await this.pool().connect();
+    const db = this.pool().fork({ max: 1, applicationName: 'scim-bridge audit read', timeoutMs: 0 });
+    const client = await db.connect().catch(async (err: unknown) => {
+      await db.end();
+      throw err;
+    });
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       let after = 0;
@@ -282,7 +285,8 @@ export class PostgresAuditLog implements AuditLog {
       await client.query('COMMIT');
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
-      client.release();
+      client.release(true);
+      await db.end();
     }
   }
 
@@ -368,54 +372,47 @@ export class PostgresAuditLog implements AuditLog {
   async applyRetention(days: number): Promise<string[]> {
     if (!(days > 0)) throw new Error(`audit retention must be a positive number of days; got ${days}`);
     const cutoff = new Date(this.now().getTime() - days * 86_400_000).toISOString();
-    const client = await this.pool().connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT 1 FROM scim_audit_head WHERE id = 1 FOR UPDATE'); // no append meanwhile
-      // the prefix ends before the first record that is young enough (clock steps back keep it contiguous)
-      const last = await client.query<{ seq: string; hash: string }>(
-        `SELECT a.seq::text AS seq, a.hash FROM scim_audit a
-          WHERE a.seq < coalesce((SELECT min(seq) FROM scim_audit WHERE time COLLATE "C" >= $1), (SELECT max(seq) + 1 FROM scim_audit))
-          ORDER BY a.seq DESC LIMIT 1`,
-        [cutoff],
-      );
-      const anchor = last.rows[0];
-      if (!anchor) {
-        await client.query('COMMIT');
-        return [];
-      }
-      const deleted = await client.query('DELETE FROM scim_audit WHERE seq <= $1', [anchor.seq]);
-      await client.query(
-        `INSERT INTO scim_audit_anchor (id, seq, hash, updated_at) VALUES (1, $1, $2, $3)
-         ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, updated_at = EXCLUDED.updated_at`,
-        [anchor.seq, anchor.hash, this.now().toISOString()],
-      );
-      await client.query('COMMIT');
-      this.log.info({ deleted: deleted.rowCount, anchorSeq: Number(anchor.seq) }, 'audit: retention deleted old records');
-      return [`scim_audit records up to seq ${anchor.seq}`];
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    const deleted = await this.unbounded((db) =>
+      db.transaction(async (client) => {
+        await client.query('SELECT 1 FROM scim_audit_head WHERE id = 1 FOR UPDATE'); // no append meanwhile
+        // the prefix ends before the first record that is young enough (clock steps back keep it contiguous)
+        const last = await client.query<{ seq: string; hash: string }>(
+          `SELECT a.seq::text AS seq, a.hash FROM scim_audit a
+            WHERE a.seq < coalesce((SELECT min(seq) FROM scim_audit WHERE time COLLATE "C" >= $1), (SELECT max(seq) + 1 FROM scim_audit))
+            ORDER BY a.seq DESC LIMIT 1`,
+          [cutoff],
+        );
+        const anchor = last.rows[0];
+        if (!anchor) return undefined;
+        const gone = await client.query('DELETE FROM scim_audit WHERE seq <= $1', [anchor.seq]);
+        await client.query(
+          `INSERT INTO scim_audit_anchor (id, seq, hash, updated_at) VALUES (1, $1, $2, $3)
+           ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, updated_at = EXCLUDED.updated_at`,
+          [anchor.seq, anchor.hash, this.now().toISOString()],
+        );
+        return { rows: gone.rowCount, anchorSeq: anchor.seq };
+      }),
+    );
+    if (!deleted) return [];
+    this.log.info({ deleted: deleted.rows, anchorSeq: Number(deleted.anchorSeq) }, 'audit: retention deleted old records');
+    return [`scim_audit records up to seq ${deleted.anchorSeq}`];
   }
 }
 
 /** Copies the database's audit chain into `dir` as audit files (for `scim-bridge audit verify|export`). */
 export async function writePostgresAuditFiles(options: { url: string; password?: PasswordSource }, dir: string): Promise<{ records: number }> {
-  let pool: pg.Pool;
+  let db: Database;
   try {
-    pool = await createPool({ url: options.url, password: options.password, max: 2, applicationName: 'scim-bridge audit' });
+    db = await Database.open({ url: options.url, password: options.password, max: 2, applicationName: 'scim-bridge audit' });
   } catch (err) {
     throw new Error(`The database ${redactUrl(options.url)} cannot be used: ${redactMessage((err as Error).message, options.url)}`);
   }
   const quiet = { info() {}, warn() {}, error() {} };
   try {
-    return await new PostgresAuditLog(() => pool, quiet).writeChainFiles(dir);
+    return await new PostgresAuditLog(() => db, quiet).writeChainFiles(dir);
   } catch (err) {
     throw new Error(`Cannot read the audit log in ${redactUrl(options.url)}: ${redactMessage((err as Error).message, options.url)}`);
   } finally {
-    await pool.end().catch(() => undefined);
+    await db.end();
   }
 }

@@ -6,6 +6,7 @@ export { PostgresStore, readSnapshot } from './postgres-store.js';
 export type { PostgresStoreOptions, PostgresStoreLogger } from './postgres-store.js';
 export { PostgresAuditLog, writePostgresAuditFiles } from './audit-log.js';
 export { redactUrl, redactMessage, checkDatabaseUrl } from './connection.js';
+export { readInstanceId } from './instance-id.js';
 export type { PasswordSource } from './connection.js';
 export { MIGRATIONS } from './migrations.js';
 export { migrateLowdbToPostgres } from './migrate-lowdb.js';

@@ -17,7 +17,7 @@ import { auditRecordSchema, AUDIT_ANCHOR_FILE, exportAuditLog, verifyAuditLog, t
 import { LowdbStore } from '../lowdb-store.js';
 import { SNAPSHOT_FILE, type SnapshotData } from '../snapshot.js';
 import type { Member, StoredResource } from '../types.js';
-import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
+import { Database, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 import { migrate } from './migrations.js';
 import { keysOf } from './postgres-store.js';
 
@@ -101,7 +101,7 @@ export async function migrateLowdbToPostgres(options: MigrateOptions): Promise<M
     throw err;
   }
   const tmp = await mkdtemp(join(tmpdir(), 'scim-bridge-migrate-'));
-  let pool: pg.Pool | undefined;
+  let pool: Database | undefined;
   try {
     // The backup is the store's own consistent copy of everything, links and outbox included.
     await source.backup(tmp);
@@ -117,7 +117,8 @@ export async function migrateLowdbToPostgres(options: MigrateOptions): Promise<M
     }
 
     try {
-      pool = await createPool({ url: options.url, password: options.password, max: 1, applicationName: 'scim-bridge migrate' });
+      // one transaction copies everything: no statement timeout
+      pool = await Database.open({ url: options.url, password: options.password, max: 1, applicationName: 'scim-bridge migrate', timeoutMs: 0 });
     } catch (err) {
       throw new Error(`The database ${database} cannot be used: ${redactMessage((err as Error).message, options.url)}`);
     }
@@ -217,7 +218,7 @@ export async function migrateLowdbToPostgres(options: MigrateOptions): Promise<M
       client.release();
     }
   } finally {
-    await pool?.end().catch(() => undefined);
+    await pool?.end();
     await rm(tmp, { recursive: true, force: true });
     await source.close();
   }

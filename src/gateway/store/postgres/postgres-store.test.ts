@@ -52,15 +52,36 @@ describe('several instances on one database', () => {
     await a.commit({ changes: [outboxEntry('x1', 'u1'), outboxEntry('x2', 'u1'), outboxEntry('y1', 'u2')].map((entry) => ({ op: 'outbox.add' as const, entry })) });
     expect((await a.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x1', 'y1']);
     expect(await b.outboxDue(NOW, 10)).toEqual([]); // x2 is behind x1, which a holds
-    expect((await a.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x1', 'y1']); // its own leases come back to a
+    expect(await a.outboxDue(NOW, 10)).toEqual([]); // held by a: never claimed twice, not even by a
     // a delivered x1: x2 is the head now, free for anyone
     await a.commit({ changes: [{ op: 'outbox.remove', id: 'x1' }] });
     expect((await b.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x2']);
-    // a failed attempt hands the entry back (retry later, by whoever is free)
-    await b.commit({ changes: [{ op: 'outbox.update', id: 'x2', attempts: 1, nextAttemptAt: '2000-01-01T00:00:00.000Z', state: 'pending', lastError: 'ECONNREFUSED' }] });
-    expect((await a.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x2', 'y1']);
+    // an update from elsewhere (the console's retry) leaves the claim alone
+    await a.commit({ changes: [{ op: 'outbox.update', id: 'x2', attempts: 0, nextAttemptAt: '2000-01-01T00:00:00.000Z', state: 'pending' }] });
+    expect(await a.outboxDue(NOW, 10)).toEqual([]);
+    // the attempt's own outcome hands the entry back (retry later, by whoever is free)
+    await b.commit({ changes: [{ op: 'outbox.update', id: 'x2', attempts: 1, nextAttemptAt: '2000-01-01T00:00:00.000Z', state: 'pending', lastError: 'ECONNREFUSED', release: true }] });
+    expect((await a.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x2']);
     await a.close();
     expect((await b.outboxDue(NOW, 10)).map((e) => e.id).sort()).toEqual(['x2', 'y1']);
+  });
+
+  it('a restarted instance (same id) takes back what it held at once; a second live process with that id gets a new one', async () => {
+    const url = await database();
+    const a = await store(url, { instanceId: 'host-a', leaseMs: 60_000 });
+    await a.commit({ changes: [outboxEntry('x1', 'u1'), outboxEntry('y1', 'u2')].map((entry) => ({ op: 'outbox.add' as const, entry })) });
+    expect((await a.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x1', 'y1']);
+    // a copy of a's data directory started elsewhere while a runs: it must not take a's leases
+    const twin = await store(url, { instanceId: 'host-a', leaseMs: 60_000 });
+    expect(twin.instanceId).not.toBe('host-a');
+    expect(await twin.outboxDue(NOW, 10)).toEqual([]);
+    // a dies (its connections close) without handing anything back; it restarts with its id
+    clearInterval((a as unknown as { heartbeat: NodeJS.Timeout }).heartbeat);
+    await (a as unknown as { root: { end(): Promise<void> } }).root.end();
+    open.splice(open.indexOf(a), 1);
+    const restarted = await store(url, { instanceId: 'host-a', leaseMs: 60_000 });
+    expect(restarted.instanceId).toBe('host-a');
+    expect((await restarted.outboxDue(NOW, 10)).map((e) => e.id)).toEqual(['x1', 'y1']);
   });
 
   it("a dead instance's leases expire; a live one keeps renewing them", async () => {
@@ -90,7 +111,6 @@ describe('several instances on one database', () => {
         const due = await s.outboxDue(NOW, 4);
         if (due.length === 0 && (await s.outboxList()).length === 0) return;
         for (const e of due) {
-          if (delivered[name].includes(e.id)) continue; // our own lease, already done
           delivered[name].push(e.id);
           await s.commit({ changes: [{ op: 'outbox.remove', id: e.id }] });
         }

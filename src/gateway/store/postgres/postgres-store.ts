@@ -6,8 +6,10 @@
  * state, and outbox entries of one resource get their seq in commit order. Uniqueness is the
  * database's (unique indexes on keys the gateway computes exactly as the embedded store does).
  * The outbox is shared: outboxDue leases the head entry of each (connector, resource) with
- * FOR UPDATE SKIP LOCKED; a live instance renews its leases, a dead one's expire.
- * See docs/decisions/0013-postgres-store.md.
+ * FOR UPDATE SKIP LOCKED; a leased entry is never claimed again while its lease is renewed, and
+ * an instance renews exactly the entries it holds (claimed, outcome not yet committed). A dead
+ * instance's leases expire; a restarted one (same instance id) takes its own back at once.
+ * See docs/decisions/0013-postgres-store.md and 0015-postgres-failover.md.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
@@ -36,7 +38,7 @@ import type {
 } from '../types.js';
 import { prepareDraft } from '../../audit/index.js';
 import { PostgresAuditLog, stageInTransaction } from './audit-log.js';
-import { createPool, redactMessage, redactUrl, type PasswordSource } from './connection.js';
+import { Database, DatabaseUnavailableError, isUnavailable, redactMessage, redactUrl, type PasswordSource } from './connection.js';
 import { migrate } from './migrations.js';
 import { Params, sortLateral, translateFilter, translateSuperset, type SqlContext } from './sql-filter.js';
 
@@ -55,10 +57,15 @@ export interface PostgresStoreOptions {
   logger?: PostgresStoreLogger;
   /** Connections of this instance's pool (default 10). */
   poolSize?: number;
-  /** How long an outbox lease lasts without renewal (default 60 s); a dead instance's entries wait this long. */
+  /** How long an outbox lease lasts without renewal (default 5 s); a dead instance's entries wait this long. */
   leaseMs?: number;
-  /** This instance's name in leases (default host:pid:random). */
+  /**
+   * This instance's name in leases, stable across restarts (the gateway keeps it in its data
+   * directory), so that a restarted instance takes back what it held at once. Default: random.
+   */
   instanceId?: string;
+  /** Longest wait for the database per statement or connection attempt before a 503 (default 10 s). */
+  timeoutMs?: number;
   /**
    * Most resources a filter the database cannot evaluate may make the gateway examine in memory;
    * past it the query is refused with 400 tooMany (default 10,000).
@@ -171,13 +178,6 @@ function pgCode(err: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** Whether an error means the database could not be reached or went away (nothing was committed). */
-function isConnectionError(err: unknown): boolean {
-  const code = pgCode(err);
-  if (code === undefined) return err instanceof Error && /Connection terminated|connect|timeout/i.test(err.message);
-  return /^(08|57P|53)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code);
-}
-
 /** Per-commit bookkeeping, as the embedded store's Txn: one version bump per resource per commit. */
 interface Txn {
   at: string;
@@ -194,12 +194,24 @@ const txnKey = (connection: string, id: string): string => `${connection}\u0000$
 export class PostgresStore implements Store {
   /** Audit records left out of their commit since open, because they were not valid. */
   private auditLeftOut = 0;
-  private pool?: pg.Pool;
+  /** Owns every pool of this store (ended at close). */
+  private root?: Database;
+  private database?: Database;
   /** Connections that hold `exclusive` locks: apart from the main pool, so a holder can always commit. */
-  private lockPool?: pg.Pool;
+  private locks?: Database;
+  /** One connection for lease renewals: they must not queue behind a busy main pool. */
+  private control?: Database;
   private opened = false;
   private heartbeat?: NodeJS.Timeout;
   private auditTimer?: NodeJS.Timeout;
+  /** Outbox entries this instance claimed and has not settled: the only leases it renews. */
+  private readonly held = new Set<string>();
+  /**
+   * Since when every database call has worked (undefined: the last one failed). Another
+   * instance's expired leases are taken over only after a whole lease of working connectivity:
+   * when the database comes back, their owners get a lease's time to renew them first.
+   */
+  private healthySince?: number;
   /** groupsOf calls waiting for their shared query, per connection. */
   private readonly groupsBatches = new Map<string, Map<string, Array<{ resolve(v: Array<{ value: string; display?: string }>): void; reject(err: unknown): void }>>>();
   private readonly log: PostgresStoreLogger;
@@ -207,13 +219,13 @@ export class PostgresStore implements Store {
   private readonly fallbackScanLimit: number;
   /** SQL that lower-cases text for sorting: ICU where the server has it, ASCII otherwise. */
   private sortFold: (text: string) => string = (t) => `lower(${t} COLLATE "C")`;
-  readonly instanceId: string;
+  instanceId: string;
   /** The audit log kept in this database (one chain for every instance). */
   readonly auditLog: PostgresAuditLog;
 
   constructor(private readonly options: PostgresStoreOptions) {
     this.log = options.logger ?? fallbackLogger;
-    this.leaseMs = options.leaseMs ?? 60_000;
+    this.leaseMs = options.leaseMs ?? 5_000;
     this.fallbackScanLimit = options.fallbackScanLimit ?? 10_000;
     this.instanceId = options.instanceId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
     this.auditLog = new PostgresAuditLog(() => this.db(), this.log);
@@ -224,17 +236,23 @@ export class PostgresStore implements Store {
     return redactUrl(this.options.url);
   }
 
-  private db(): pg.Pool {
-    if (!this.pool || !this.opened) throw ScimError.unavailable('The store is not open.');
-    return this.pool;
+  private db(): Database {
+    if (!this.database || !this.opened) throw ScimError.unavailable('The store is not open.');
+    return this.database;
   }
 
   /** A database error as the caller may see it: no password, the location named. */
-  private unreachable(err: unknown, committing = false): ScimError {
-    const message = redactMessage(err instanceof Error ? err.message : String(err), this.options.url);
+  private unreachable(err: unknown): ScimError {
+    this.healthySince = undefined;
+    const committing = err instanceof DatabaseUnavailableError && err.committing;
+    const message = err instanceof DatabaseUnavailableError ? err.message : `The database ${this.location} cannot be reached (${redactMessage(err instanceof Error ? err.message : String(err), this.options.url)})`;
     // a connection lost during COMMIT may have lost only the answer: the outcome is unknown
     const outcome = committing ? 'whether the change was saved is unknown: read it again before retrying' : 'nothing was changed. Retry in a moment';
-    return ScimError.unavailable(`The database ${this.location} cannot be reached (${message}): ${outcome}.`);
+    return ScimError.unavailable(`${message}: ${outcome}.`);
+  }
+
+  private healthy(): void {
+    this.healthySince ??= Date.now();
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -242,15 +260,23 @@ export class PostgresStore implements Store {
   async open(): Promise<void> {
     if (this.opened) return;
     const t0 = performance.now();
-    const pool = await createPool({ url: this.options.url, password: this.options.password, max: this.options.poolSize, applicationName: `scim-bridge ${this.instanceId}` }).catch((err: Error) => {
+    // A first connection prepares the schema and settles this instance's id (takeBackLeases); the
+    // pools that follow carry that id as their application_name, which is how a twin is detected.
+    const root = await Database.open({
+      url: this.options.url,
+      password: this.options.password,
+      max: 1,
+      applicationName: 'scim-bridge (starting)',
+      logger: this.log,
+      ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
+    }).catch((err: Error) => {
       throw new Error(`The PostgreSQL store at ${this.location} cannot be used: ${redactMessage(err.message, this.options.url)}`);
     });
-    pool.on('error', (err) => this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: an idle database connection failed; it is replaced'));
     let client: pg.PoolClient;
     try {
-      client = await pool.connect();
+      client = await root.connect();
     } catch (err) {
-      await pool.end().catch(() => undefined);
+      await root.end();
       throw new Error(`Cannot connect to the PostgreSQL store at ${this.location}: ${redactMessage((err as Error).message, this.options.url)}`);
     }
     try {
@@ -263,17 +289,22 @@ export class PostgresStore implements Store {
       await client.query('ANALYZE scim_resources, scim_members, scim_outbox, scim_links').catch((err: Error) => {
         this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: could not ANALYZE the tables; queries may be slow until autovacuum does');
       });
+      await this.takeBackLeases(client);
     } catch (err) {
-      client.release();
-      await pool.end().catch(() => undefined);
+      client.release(true);
+      await root.end();
       throw new Error(`The PostgreSQL store at ${this.location} could not be prepared: ${redactMessage((err as Error).message, this.options.url)}`);
     }
-    client.release();
-    this.pool = pool;
-    this.lockPool = await createPool({ url: this.options.url, password: this.options.password, max: 4, applicationName: `scim-bridge ${this.instanceId} locks` });
-    this.lockPool.on('error', (err) => this.log.warn({ err: redactMessage(err.message, this.options.url) }, 'store: an idle lock connection failed; it is replaced'));
+    // the preparing connection is not kept: it is the only one under the starting name
+    client.release(true);
+    const applicationName = `scim-bridge ${this.instanceId}`;
+    this.root = root;
+    this.database = root.fork({ max: this.options.poolSize ?? 10, applicationName });
+    this.locks = root.fork({ max: 4, applicationName: `${applicationName} locks` });
+    this.control = root.fork({ max: 1, applicationName: `${applicationName} leases` });
     this.opened = true;
-    // A live instance keeps its leases; a killed one stops renewing and its entries become due again.
+    this.healthySince = Date.now();
+    // A live instance keeps the leases of what it holds; a killed one stops renewing and they expire.
     this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(100, Math.floor(this.leaseMs / 3)));
     this.heartbeat.unref();
     // Records a killed instance staged but never chained: whoever is alive chains them.
@@ -282,6 +313,27 @@ export class PostgresStore implements Store {
     this.auditLog.kick();
     const stats = await this.stats();
     this.log.info({ database: this.location, instance: this.instanceId, users: stats.users, groups: stats.groups, ms: Math.round(performance.now() - t0) }, 'store: opened');
+  }
+
+  /**
+   * A restarted instance (same id) takes back the leases its previous run held: nothing of that
+   * run is in flight any more. Unless another live process uses the same id (a copied data
+   * directory): then this one runs under a new id and leaves those leases alone.
+   */
+  private async takeBackLeases(client: pg.PoolClient): Promise<void> {
+    const applicationName = `scim-bridge ${this.instanceId}`;
+    const twins = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (application_name = $1 OR starts_with(application_name, $2))',
+      [applicationName, `${applicationName} `],
+    );
+    if (twins.rows[0].n > 0) {
+      const previous = this.instanceId;
+      this.instanceId = `${previous}:${randomBytes(4).toString('hex')}`;
+      this.log.warn({ instance: previous, now: this.instanceId }, 'store: another running gateway uses this instance id (a copied data directory?); this one runs under a new id');
+      return;
+    }
+    const r = await client.query('UPDATE scim_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [this.instanceId]);
+    if (r.rowCount) this.log.info({ entries: r.rowCount }, 'store: took back the outbox entries this instance held before it restarted');
   }
 
   async close(): Promise<void> {
@@ -294,61 +346,56 @@ export class PostgresStore implements Store {
     await this.auditLog.close();
     try {
       // hand our entries back at once instead of letting the leases run out
-      await this.pool!.query('UPDATE scim_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [this.instanceId]);
+      await this.database!.query('UPDATE scim_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1', [this.instanceId]);
     } catch (err) {
       this.log.warn({ err: redactMessage((err as Error).message, this.options.url) }, 'store: could not release outbox leases; they expire by themselves');
     }
+    this.held.clear();
     this.opened = false;
-    await this.pool!.end();
-    await this.lockPool?.end();
-    this.pool = undefined;
-    this.lockPool = undefined;
+    await this.root!.end();
+    this.root = undefined;
+    this.database = undefined;
+    this.locks = undefined;
+    this.control = undefined;
   }
 
+  /** Renews the leases of the entries this instance holds (also when they expired meanwhile, unless another instance took them). */
   private async renewLeases(): Promise<void> {
     if (!this.opened) return;
     try {
-      await this.pool!.query(`UPDATE scim_outbox SET lease_until = clock_timestamp() + $2 * interval '1 millisecond' WHERE lease_owner = $1`, [this.instanceId, this.leaseMs]);
+      if (this.held.size > 0) {
+        await this.control!.query(`UPDATE scim_outbox SET lease_until = clock_timestamp() + $3 * interval '1 millisecond' WHERE lease_owner = $1 AND id = ANY($2::text[])`, [
+          this.instanceId,
+          [...this.held],
+          this.leaseMs,
+        ]);
+      } else {
+        await this.control!.query('SELECT 1');
+      }
+      this.healthy();
     } catch (err) {
+      this.healthySince = undefined;
       this.log.warn({ err: redactMessage((err as Error).message, this.options.url) }, 'store: could not renew outbox leases');
     }
   }
 
   /**
-   * Runs `fn` in a transaction; serialization failures and deadlocks are retried, connection
-   * failures become 503. `prelude` (parameterless SQL) travels with BEGIN in one round trip; `fn`
+   * Runs `fn` in a transaction; serialization failures and deadlocks are retried, an unreachable
+   * database becomes 503. `begin` (BEGIN plus parameterless SQL) travels in one round trip; `fn`
    * gets its last result.
    */
-  private async transaction<T>(fn: (client: pg.PoolClient, prelude?: pg.QueryResult) => Promise<T>, isolation = '', prelude?: () => string): Promise<T> {
-    const pool = this.db();
+  private async transaction<T>(fn: (client: pg.PoolClient, prelude?: pg.QueryResult) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    const db = this.db();
     for (let attempt = 1; ; attempt++) {
-      let client: pg.PoolClient;
       try {
-        client = await pool.connect();
-      } catch (err) {
-        throw this.unreachable(err);
-      }
-      let broken = false;
-      let committing = false;
-      try {
-        const begun = (await client.query(`BEGIN${isolation}${prelude ? `; ${prelude()}` : ''}`)) as unknown as pg.QueryResult | pg.QueryResult[];
-        const result = await fn(client, Array.isArray(begun) ? begun[begun.length - 1] : undefined);
-        committing = true;
-        await client.query('COMMIT');
+        const result = await db.transaction(fn, begin);
+        this.healthy();
         return result;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {
-          broken = true;
-        });
         if (RETRYABLE.has(pgCode(err) ?? '') && attempt < MAX_ATTEMPTS) continue;
         if (err instanceof ScimError) throw err;
-        if (isConnectionError(err)) {
-          broken = true;
-          throw this.unreachable(err, committing);
-        }
+        if (isUnavailable(err)) throw this.unreachable(err);
         throw this.mapError(err);
-      } finally {
-        client.release(broken);
       }
     }
   }
@@ -371,7 +418,7 @@ export class PostgresStore implements Store {
     this.db();
     let client: pg.PoolClient;
     try {
-      client = await this.lockPool!.connect();
+      client = await this.locks!.connect();
     } catch (err) {
       throw this.unreachable(err);
     }
@@ -403,9 +450,12 @@ export class PostgresStore implements Store {
     const expect = request.changes.map((c) => ('expectVersion' in c ? c.expectVersion : undefined));
     const keys = lockKeysOf(changes);
     // Locks and the commit's seq go with BEGIN (one round trip); the keys are integers we made.
-    const prelude = () =>
-      `SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[${keys.join(',')}]::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l; SELECT nextval('scim_commit_seq')::text AS seq`;
-    const result = await this.transaction((client, first) => this.applyCommit(client, changes, expect, at, Number((first!.rows[0] as { seq: string }).seq)), '', prelude);
+    const begin = `BEGIN; SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[${keys.join(',')}]::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l; SELECT nextval('scim_commit_seq')::text AS seq`;
+    const result = await this.transaction((client, first) => this.applyCommit(client, changes, expect, at, Number((first!.rows[0] as { seq: string }).seq)), begin);
+    // What this instance held and has now settled (delivered, or handed back after an attempt).
+    for (const c of changes) {
+      if (c.op === 'outbox.remove' || (c.op === 'outbox.update' && c.release)) this.held.delete(c.id);
+    }
     if (changes.some((c) => c.op === 'audit')) this.auditLog.kick();
     hooks?.onApplied?.();
     return result;
@@ -719,14 +769,14 @@ export class PostgresStore implements Store {
         return;
       }
       case 'outbox.update': {
-        // The lease goes with a settled attempt: its owner (or an expired owner) hands the entry back;
-        // an update from elsewhere (the console's retry) leaves a delivery in flight alone.
+        // The lease goes with a settled attempt (`release`, from the instance that holds it); an
+        // update from elsewhere (the console's retry, a claim check) leaves a delivery in flight alone.
         const r = await client.query(
           `UPDATE scim_outbox SET attempts = $2, next_attempt_at = $3, state = $4, last_error = coalesce($5, last_error), claim_checked = claim_checked OR $6,
-             lease_owner = CASE WHEN lease_owner = $7 OR lease_until < clock_timestamp() THEN NULL ELSE lease_owner END,
-             lease_until = CASE WHEN lease_owner = $7 OR lease_until < clock_timestamp() THEN NULL ELSE lease_until END
+             lease_owner = CASE WHEN $8 AND lease_owner = $7 THEN NULL ELSE lease_owner END,
+             lease_until = CASE WHEN $8 AND lease_owner = $7 THEN NULL ELSE lease_until END
            WHERE id = $1`,
-          [c.id, c.attempts, c.nextAttemptAt, c.state, c.lastError ?? null, c.claimChecked === true, this.instanceId],
+          [c.id, c.attempts, c.nextAttemptAt, c.state, c.lastError ?? null, c.claimChecked === true, this.instanceId, c.release === true],
         );
         if (!r.rowCount) throw ScimError.notFound(`outbox entry "${c.id}" not found`);
         return;
@@ -753,24 +803,41 @@ export class PostgresStore implements Store {
   async outboxDue(now: string, limit: number): Promise<OutboxEntry[]> {
     if (limit <= 0) return [];
     // The head of each (connector, resource) is its lowest seq, whatever its state: a dead or
-    // leased head holds back the rest of that resource. A head is claimable when due and not
-    // leased by another live instance; our own leases come back (the worker skips what it has in
-    // flight) and are extended. SKIP LOCKED: an instance claiming at the same moment takes others.
-    const r = await this.sql<OutboxRow>(
-      `WITH heads AS (
-         SELECT DISTINCT ON (connector, resource_id) id FROM scim_outbox ORDER BY connector, resource_id, seq
-       ), claimable AS (
-         SELECT o.id FROM scim_outbox o JOIN heads h ON h.id = o.id
+    // leased head holds back the rest of that resource (the NOT EXISTS, one probe of the
+    // (connector, resource_id, seq) index per candidate, in seq order until `limit` are found:
+    // no pass over the whole backlog per claim). A head is claimable when due and not
+    // leased; another instance's expired lease only after a whole lease of working connectivity
+    // (see healthySince). An entry this instance holds is never claimed again: its lease is
+    // renewed until its outcome is committed. SKIP LOCKED: an instance claiming at the same
+    // moment takes others.
+    const takeOver = this.healthySince !== undefined && Date.now() - this.healthySince >= this.leaseMs;
+    const r = await this.sql<OutboxRow & { seq: string }>(
+      `WITH claimable AS (
+         SELECT o.id FROM scim_outbox o
           WHERE o.state = 'pending' AND o.next_attempt_at COLLATE "C" <= $1
-            AND (o.lease_owner IS NULL OR o.lease_owner = $2 OR o.lease_until < clock_timestamp())
+            AND (o.lease_owner IS NULL OR ($5 AND o.lease_owner <> $2 AND o.lease_until < clock_timestamp()))
+            AND NOT EXISTS (SELECT 1 FROM scim_outbox p WHERE p.connector = o.connector AND p.resource_id = o.resource_id AND p.seq < o.seq)
           ORDER BY o.seq LIMIT $3 FOR UPDATE OF o SKIP LOCKED
        )
        UPDATE scim_outbox o SET lease_owner = $2, lease_until = clock_timestamp() + $4 * interval '1 millisecond'
          FROM claimable c WHERE o.id = c.id
        RETURNING ${OUTBOX_COLUMNS}, o.seq`,
-      [now, this.instanceId, limit, this.leaseMs],
+      [now, this.instanceId, limit, this.leaseMs, takeOver],
     );
-    return (r.rows as Array<OutboxRow & { seq: string }>).sort((a, b) => Number(a.seq) - Number(b.seq)).map(toEntry);
+    const rows = r.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+    for (const row of rows) this.held.add(row.id);
+    return rows.map(toEntry);
+  }
+
+  async outboxRelease(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.sql('UPDATE scim_outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 AND id = ANY($2::text[])', [this.instanceId, [...ids]]);
+    for (const id of ids) this.held.delete(id);
+  }
+
+  async outboxGet(id: string): Promise<OutboxEntry | undefined> {
+    const r = await this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM scim_outbox o WHERE o.id = $1`, [id]);
+    return r.rows[0] ? toEntry(r.rows[0]) : undefined;
   }
 
   async outboxList(filter: { state?: 'pending' | 'dead'; connection?: string; connector?: string } = {}): Promise<OutboxEntry[]> {
@@ -800,11 +867,13 @@ export class PostgresStore implements Store {
 
   /** A read outside any transaction; an unreachable database is a 503. */
   private async sql<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
-    const pool = this.db();
+    const db = this.db();
     try {
-      return await pool.query<R>(sql, params);
+      const r = await db.query<R>(sql, params);
+      this.healthy();
+      return r;
     } catch (err) {
-      if (isConnectionError(err)) throw this.unreachable(err);
+      if (isUnavailable(err)) throw this.unreachable(err);
       throw this.mapError(err);
     }
   }
@@ -1006,7 +1075,17 @@ export class PostgresStore implements Store {
    * it opens as a lowdb store of its own, and `scim-bridge migrate` can load it into a database.
    */
   async backup(targetDir: string): Promise<{ file: string; seq: number; bytes: number; users: number; groups: number }> {
-    const data = await this.transaction(async (client) => readSnapshot(client), ' ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // a whole copy may take longer than one request may wait: no statement timeout here
+    const copier = this.db().fork({ max: 1, applicationName: `scim-bridge ${this.instanceId} backup`, timeoutMs: 0 });
+    let data: SnapshotData;
+    try {
+      data = await copier.transaction(async (client) => readSnapshot(client), 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    } catch (err) {
+      if (isUnavailable(err)) throw this.unreachable(err);
+      throw this.mapError(err);
+    } finally {
+      await copier.end();
+    }
     await mkdir(targetDir, { recursive: true, mode: 0o700 });
     const file = new DurableJsonFile<SnapshotData>(join(targetDir, SNAPSHOT_FILE), { fsync: true });
     await file.write(data);
