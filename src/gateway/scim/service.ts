@@ -182,14 +182,17 @@ export function createScimService(opts: {
   hookFor?: (connection: string) => WriteHook | undefined;
 }): ScimService {
   const { store, registry, limits, policy, effects } = opts;
-  /** Appends the event's effects to a commit's changes; returns whether there were any. */
+  /**
+   * Appends the event's effects to a commit's changes; returns whether any is more than an audit
+   * record (something for `committed()` to act on: an outbox entry, a link).
+   */
   const withEffects = async (changes: CommitRequest['changes'], event: ResourceEvent, actor: Actor | undefined): Promise<boolean> => {
     if (!effects) return false;
     const prepared = effects.prepare ? await effects.prepare(event, actor) : undefined;
     const extra = effects.changesFor(event, actor, prepared);
     if (prepared) changes.push(...prepared.changes);
     changes.push(...extra);
-    return extra.length > 0 || (prepared?.changes.length ?? 0) > 0;
+    return [...extra, ...(prepared?.changes ?? [])].some((c) => c.op !== 'audit');
   };
   /** Member ids added and removed when a group's list is replaced whole (PUT, replace members). */
   const memberDiff = async (connection: string, groupId: string, next: Member[]): Promise<{ membersAdded: string[]; membersRemoved: string[] }> => {
