@@ -55,13 +55,16 @@ function projections(ctx: OperationContext, type: ResourceType, p: { attributes?
   );
 }
 
-/** Renders one stored resource with the members / groups the projection asks for. */
-async function render(ctx: OperationContext, r: StoredResource, projection: Projection | undefined): Promise<Record<string, unknown>> {
+/**
+ * Renders one stored resource with the members / groups the projection asks for. A user just
+ * created is in no group yet (memberships name existing ids): no query for its groups.
+ */
+async function render(ctx: OperationContext, r: StoredResource, projection: Projection | undefined, justCreated = false): Promise<Record<string, unknown>> {
   const reg = ctx.service.registry;
   const store = ctx.service.store;
   const opts: Parameters<typeof renderResource>[2] = { baseUrl: ctx.baseUrl, projection };
   if (r.type === 'Group' && wantsAttribute(reg, 'Group', projection, 'members')) opts.members = await store.members(r.connection, r.id);
-  if (r.type === 'User' && wantsAttribute(reg, 'User', projection, 'groups')) opts.groups = await store.groupsOf(r.connection, r.id);
+  if (r.type === 'User' && wantsAttribute(reg, 'User', projection, 'groups')) opts.groups = justCreated ? [] : await store.groupsOf(r.connection, r.id);
   return renderResource(reg, r, opts);
 }
 
@@ -74,7 +77,7 @@ function resourceHeaders(ctx: OperationContext, r: StoredResource, withLocation:
 export async function createResource(ctx: OperationContext, type: ResourceType, body: unknown, query: ListParams = {}): Promise<ScimResponse> {
   const projection = projections(ctx, type, query);
   const r = await ctx.service.create({ connection: ctx.connection, actor: ctx.actor }, type, body);
-  return { status: 201, headers: resourceHeaders(ctx, r, true), body: await render(ctx, r, projection) };
+  return { status: 201, headers: resourceHeaders(ctx, r, true), body: await render(ctx, r, projection, true) };
 }
 
 export async function getResource(

@@ -43,10 +43,19 @@ export interface AuditLogger {
   error(o: object, msg?: string): void;
 }
 
-/** Stages a commit's prepared drafts (`prepareDraft`) inside its transaction; the chainer hashes them later. */
+/**
+ * Stages a commit's prepared drafts (`prepareDraft`) inside its transaction; the chainer hashes
+ * them later. Each gets the commit's seq as `storeSeq` from the transaction's `scim.seq` setting
+ * (set with BEGIN), so staging need not wait for BEGIN's answer.
+ */
 export async function stageInTransaction(client: pg.ClientBase, drafts: readonly AuditDraft[]): Promise<void> {
   if (drafts.length === 0) return;
-  await client.query('INSERT INTO scim_audit_pending (draft) SELECT d FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(d, i) ORDER BY u.i', [drafts.map((d) => JSON.stringify(d))]);
+  await client.query({
+    name: 'scim-stage-audit',
+    text: `INSERT INTO scim_audit_pending (draft)
+           SELECT jsonb_set(d, '{storeSeq}', to_jsonb(current_setting('scim.seq')::bigint)) FROM unnest($1::jsonb[]) WITH ORDINALITY AS u(d, i) ORDER BY u.i`,
+    values: [drafts.map((d) => JSON.stringify(d))],
+  });
 }
 
 /**

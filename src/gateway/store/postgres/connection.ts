@@ -25,6 +25,11 @@ export interface DatabaseOptions {
   /** Name in pg_stat_activity. */
   applicationName?: string;
   /**
+   * Send a statement before the previous one's answer is back, when the caller does so (a
+   * commit's independent statements): one round trip for several. Off by default.
+   */
+  pipeline?: boolean;
+  /**
    * Longest wait for one statement, ms (default 10 s); a connection attempt waits at most half of
    * it per host. Past it the caller gets DatabaseUnavailableError (a 503 for a SCIM request).
    * 0: statements are not bounded (a migration or a backup), connection attempts wait 10 s.
@@ -203,7 +208,7 @@ export class Database {
   }
 
   /** Another pool on the same database and host choice (its own connections: locks, heartbeats); ended with this one. */
-  fork(options: { max: number; applicationName?: string; timeoutMs?: number }): Database {
+  fork(options: { max: number; applicationName?: string; timeoutMs?: number; pipeline?: boolean }): Database {
     const fork = new Database(this.parsed, this.url, this.password, { ...this.options, ...options }, this.hostState, this);
     this.forks.push(fork);
     return fork;
@@ -249,6 +254,7 @@ export class Database {
       idleTimeoutMillis: 30_000,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
+      ...(this.options.pipeline ? { pipeline: true } : {}),
       ...(checkWritable
         ? {
             onConnect: async (client: pg.PoolClient) => {
@@ -310,12 +316,12 @@ export class Database {
     client.release(lost);
   }
 
-  /** One statement outside a transaction. */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  /** One statement outside a transaction; `name` prepares it once per connection (a hot statement). */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     const client = await this.connect();
     let failure: unknown;
     try {
-      return await client.query<R>(sql, params);
+      return await client.query<R>(name ? { name, text: sql, values: params } : { text: sql, values: params });
     } catch (err) {
       failure = err;
       if (isUnavailable(err)) throw new DatabaseUnavailableError(this.describe(err), false, { cause: err });
@@ -326,24 +332,52 @@ export class Database {
   }
 
   /**
-   * Runs `fn` between `begin` (BEGIN, possibly followed by more statements in the same round
-   * trip; `fn` gets the last one's result) and COMMIT; rolls back on any error. A lost connection
-   * or a timeout is a DatabaseUnavailableError (committing: the COMMIT's answer was lost).
+   * Runs `fn` between `begin` (BEGIN, possibly followed by more statements in the same list) and
+   * COMMIT; rolls back on any error. `fn` gets the answer to `begin`'s last statement as a promise:
+   * on a pipelined pool it may send its own statements before that answer is back, and call
+   * `commitNow()` to send COMMIT right behind them (only when every failure among them raises an
+   * error: PostgreSQL then answers the COMMIT with a ROLLBACK). A lost connection or a timeout is
+   * a DatabaseUnavailableError (committing: the COMMIT's answer was lost).
    */
-  async transaction<T>(fn: (client: pg.PoolClient, begun: pg.QueryResult | undefined) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  async transaction<T>(
+    fn: (client: pg.PoolClient, begun: Promise<pg.QueryResult | undefined>, tx: { commitNow(): void }) => Promise<T>,
+    begin = 'BEGIN',
+  ): Promise<T> {
     const client = await this.connect();
     let failure: unknown;
     let committing = false;
+    let commit: Promise<unknown> | undefined;
+    const tx = {
+      commitNow() {
+        committing = true;
+        commit ??= client.query('COMMIT');
+        commit.catch(() => undefined); // awaited below
+      },
+    };
     try {
-      const begun = (await client.query(begin)) as unknown as pg.QueryResult | pg.QueryResult[];
-      const result = await fn(client, Array.isArray(begun) ? begun[begun.length - 1] : undefined);
+      // What fn sends before its first await leaves in one write with BEGIN (a pipelined pool
+      // puts it on the wire at once): one syscall and one wake-up of the server, not one per statement.
+      const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+      stream?.cork?.();
+      let running: Promise<T>;
+      let begun: Promise<pg.QueryResult | undefined>;
+      try {
+        begun = (client.query(begin) as unknown as Promise<pg.QueryResult | pg.QueryResult[]>).then((r) => (Array.isArray(r) ? r[r.length - 1] : undefined));
+        begun.catch(() => undefined); // fn may not wait for it; it is awaited below either way
+        running = fn(client, begun, tx);
+      } finally {
+        stream?.uncork?.();
+      }
+      const result = await running;
+      await begun;
       committing = true;
-      await client.query('COMMIT');
+      await (commit ?? client.query('COMMIT'));
       return result;
     } catch (err) {
       failure = err;
+      if (commit) await commit.catch(() => undefined); // its answer (ROLLBACK) must be read before the connection is reused
       // On a lost connection a ROLLBACK would only wait for another timeout: the server rolls back
-      // by itself when the connection closes.
+      // by itself when the connection closes. After an early COMMIT it finds no transaction: harmless.
       if (!isConnectionLost(err)) {
         await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
           failure = rollbackErr;

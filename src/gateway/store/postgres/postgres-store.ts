@@ -170,6 +170,25 @@ function lockKeysOf(changes: readonly JournalChange[]): string[] {
   return [...keys].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
 }
 
+/**
+ * Whether a commit's statements can be sent at once: creates (no group members), replaces,
+ * outbox and link changes, each resource at most once (a second change of one resource in the
+ * same commit reads the first's result), nothing that cascades (deletes, membership).
+ */
+function pipelinable(changes: readonly JournalChange[]): boolean {
+  const seen = new Set<string>();
+  for (const c of changes) {
+    if (c.op === 'delete' || c.op === 'members') return false;
+    if (c.op === 'create' || c.op === 'replace') {
+      if (c.op === 'create' && c.type === 'Group' && c.members && c.members.length > 0) return false;
+      const key = txnKey(c.connection, c.id);
+      if (seen.has(key)) return false;
+      seen.add(key);
+    }
+  }
+  return true;
+}
+
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
 
@@ -299,7 +318,7 @@ export class PostgresStore implements Store {
     client.release(true);
     const applicationName = `scim-bridge ${this.instanceId}`;
     this.root = root;
-    this.database = root.fork({ max: this.options.poolSize ?? 10, applicationName });
+    this.database = root.fork({ max: this.options.poolSize ?? 10, applicationName, pipeline: true });
     this.locks = root.fork({ max: 4, applicationName: `${applicationName} locks` });
     this.control = root.fork({ max: 1, applicationName: `${applicationName} leases` });
     this.opened = true;
@@ -384,7 +403,7 @@ export class PostgresStore implements Store {
    * database becomes 503. `begin` (BEGIN plus parameterless SQL) travels in one round trip; `fn`
    * gets its last result.
    */
-  private async transaction<T>(fn: (client: pg.PoolClient, prelude?: pg.QueryResult) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+  private async transaction<T>(fn: (client: pg.PoolClient, begun: Promise<pg.QueryResult | undefined>, tx: { commitNow(): void }) => Promise<T>, begin = 'BEGIN'): Promise<T> {
     const db = this.db();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -449,9 +468,10 @@ export class PostgresStore implements Store {
     const changes = request.changes.map((c) => JSON.parse(JSON.stringify(toJournalChange(c))) as JournalChange);
     const expect = request.changes.map((c) => ('expectVersion' in c ? c.expectVersion : undefined));
     const keys = lockKeysOf(changes);
-    // Locks and the commit's seq go with BEGIN (one round trip); the keys are integers we made.
-    const begin = `BEGIN; SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[${keys.join(',')}]::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l; SELECT nextval('scim_commit_seq')::text AS seq`;
-    const result = await this.transaction((client, first) => this.applyCommit(client, changes, expect, at, Number((first!.rows[0] as { seq: string }).seq)), begin);
+    // Locks and the commit's seq go with BEGIN (one statement list); the keys are integers we made.
+    // The seq is also kept as a transaction-local setting, for the audit records staged below.
+    const begin = `BEGIN; SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM unnest(ARRAY[${keys.join(',')}]::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS l; SELECT set_config('scim.seq', nextval('scim_commit_seq')::text, true) AS seq`;
+    const result = await this.transaction((client, begun, tx) => this.applyCommit(client, changes, expect, at, begun, tx), begin);
     // What this instance held and has now settled (delivered, or handed back after an attempt).
     for (const c of changes) {
       if (c.op === 'outbox.remove' || (c.op === 'outbox.update' && c.release)) this.held.delete(c.id);
@@ -461,38 +481,76 @@ export class PostgresStore implements Store {
     return result;
   }
 
-  /** Runs after BEGIN, the resource locks (statements after them read what earlier holders committed) and the seq. */
-  private async applyCommit(client: pg.PoolClient, changes: JournalChange[], expect: Array<number | undefined>, at: string, seq: number): Promise<CommitResult> {
+  /**
+   * Runs after BEGIN, the resource locks (statements after them read what earlier holders
+   * committed) and the seq. A commit whose statements do not depend on each other's results (the
+   * IdP's creates and updates, a delivery's outcome) is sent as one pipeline behind BEGIN and
+   * its answers read together: one round trip before COMMIT instead of one per statement, and
+   * none at all when COMMIT can go with them (a create, a delivery's success).
+   */
+  private async applyCommit(
+    client: pg.PoolClient,
+    changes: JournalChange[],
+    expect: Array<number | undefined>,
+    at: string,
+    begun: Promise<pg.QueryResult | undefined>,
+    tx: { commitNow(): void },
+  ): Promise<CommitResult> {
     const txn: Txn = { at, start: new Map(), latest: new Map(), audit: [] };
-
-    // Creates, replaces, deletes and outbox changes first, in order; then membership (as state.ts).
-    for (let i = 0; i < changes.length; i++) {
-      const c = changes[i];
-      if (c.op === 'members') continue;
-      if (c.op === 'create') await this.create(client, c, txn);
-      else if (c.op === 'replace') await this.replace(client, c, expect[i], txn);
-      else if (c.op === 'delete') await this.remove(client, c, expect[i], txn);
-      else await this.outboxChange(client, c, txn);
-    }
-    for (let i = 0; i < changes.length; i++) {
-      const c = changes[i];
-      if (c.op === 'members') await this.applyMembers(client, c, expect[i], txn);
-      else if (c.op === 'create' && c.type === 'Group' && c.members && c.members.length > 0 && txn.latest.get(txnKey(c.connection, c.id))) {
-        await this.replaceAllMembers(client, c.connection, c.id, c.members, txn);
+    const seqOf = async () => Number(((await begun)!.rows[0] as { seq: string }).seq);
+    let seq: number;
+    if (pipelinable(changes)) {
+      const pending: Array<Promise<unknown>> = [seqOf()];
+      const rows: Array<Promise<ResourceRow | undefined> | undefined> = [];
+      for (let i = 0; i < changes.length; i++) {
+        const c = changes[i];
+        if (c.op === 'create') rows[i] = this.insertResource(client, c, at);
+        else if (c.op === 'replace') rows[i] = this.updateResource(client, c, 1, expect[i] ?? null, at);
+        else if (c.op !== 'members' && c.op !== 'delete') pending.push(this.outboxChange(client, c, txn));
       }
-    }
-
-    if (txn.audit.length > 0) {
-      const drafts = [];
-      for (const r of txn.audit) {
-        try {
-          drafts.push(prepareDraft({ ...(r as object), storeSeq: seq }));
-        } catch (err) {
-          this.auditLeftOut++;
-          this.log.error({ seq, err }, 'store: an audit record of a commit is not valid and was left out');
+      pending.push(this.stageAudit(client, txn));
+      // Where every failure is an error (no update that may match no row), COMMIT goes too.
+      if (changes.every((c) => c.op !== 'replace' && c.op !== 'outbox.update')) tx.commitNow();
+      // Every answer, then the first failure: the transaction is aborted from there on (25P02).
+      const settled = await Promise.allSettled([...pending, ...rows.filter((r) => r !== undefined)]);
+      const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && pgCode(r.reason) !== '25P02');
+      if (failure) throw failure.reason;
+      const aborted = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (aborted) throw aborted.reason;
+      seq = await seqOf();
+      for (let i = 0; i < changes.length; i++) {
+        const c = changes[i];
+        if (c.op !== 'create' && c.op !== 'replace') continue;
+        const row = await rows[i]!;
+        const key = txnKey(c.connection, c.id);
+        if (!row) {
+          // the version check in the WHERE failed, or there is no such resource: which one
+          const cur = await this.target(client, c.connection, c.type, c.id);
+          this.checkVersion(c.type, c.id, cur.version, key, expect[i], txn);
+          throw new Error(`store: replace of ${c.type} ${c.id} matched no row`);
+        }
+        txn.start.set(key, c.op === 'create' ? 0 : row.version - 1);
+        txn.latest.set(key, toResource(row));
+      }
+    } else {
+      seq = await seqOf();
+      // Creates, replaces, deletes and outbox changes first, in order; then membership (as state.ts).
+      for (let i = 0; i < changes.length; i++) {
+        const c = changes[i];
+        if (c.op === 'members') continue;
+        if (c.op === 'create') await this.create(client, c, txn);
+        else if (c.op === 'replace') await this.replace(client, c, expect[i], txn);
+        else if (c.op === 'delete') await this.remove(client, c, expect[i], txn);
+        else await this.outboxChange(client, c, txn);
+      }
+      for (let i = 0; i < changes.length; i++) {
+        const c = changes[i];
+        if (c.op === 'members') await this.applyMembers(client, c, expect[i], txn);
+        else if (c.op === 'create' && c.type === 'Group' && c.members && c.members.length > 0 && txn.latest.get(txnKey(c.connection, c.id))) {
+          await this.replaceAllMembers(client, c.connection, c.id, c.members, txn);
         }
       }
-      await stageInTransaction(client, drafts);
+      await this.stageAudit(client, txn);
     }
 
     const resources: StoredResource[] = [];
@@ -502,6 +560,21 @@ export class PostgresStore implements Store {
       if (r) resources.push(r);
     }
     return { resources, seq };
+  }
+
+  /** Stages the commit's audit records; their storeSeq is the commit's (the `scim.seq` setting BEGIN made). */
+  private async stageAudit(client: pg.PoolClient, txn: Txn): Promise<void> {
+    if (txn.audit.length === 0) return;
+    const drafts = [];
+    for (const r of txn.audit) {
+      try {
+        drafts.push(prepareDraft(r));
+      } catch (err) {
+        this.auditLeftOut++;
+        this.log.error({ err }, 'store: an audit record of a commit is not valid and was left out');
+      }
+    }
+    await stageInTransaction(client, drafts);
   }
 
   private uniqueness(err: unknown, c: { id: string; data: ScimJson }): Error {
@@ -516,27 +589,57 @@ export class PostgresStore implements Store {
   }
 
   /** Runs a statement that may hit a unique index; the error names the attribute as the embedded store does. */
-  private async unique<R extends pg.QueryResultRow>(client: pg.PoolClient, sql: string, params: unknown[], c: { id: string; data: ScimJson }): Promise<pg.QueryResult<R>> {
+  private async unique<R extends pg.QueryResultRow>(client: pg.PoolClient, sql: string | { name: string; text: string }, params: unknown[], c: { id: string; data: ScimJson }): Promise<pg.QueryResult<R>> {
     try {
-      return await client.query<R>(sql, params);
+      return await client.query<R>(typeof sql === 'string' ? { text: sql, values: params } : { ...sql, values: params });
     } catch (err) {
       throw this.uniqueness(err, c);
     }
   }
 
-  private async create(client: pg.PoolClient, c: Extract<JournalChange, { op: 'create' }>, txn: Txn): Promise<void> {
+  /** The INSERT of a created resource (a taken key is the 409 the embedded store gives). */
+  private async insertResource(client: pg.PoolClient, c: Extract<JournalChange, { op: 'create' }>, at: string): Promise<ResourceRow> {
     const data = c.type === 'Group' ? groupData(c.data) : c.data;
     const k = keysOf(c.type, data);
     const r = await this.unique<ResourceRow>(
       client,
-      `INSERT INTO scim_resources AS r (connection, id, type, data, version, created, last_modified, member_count, user_name_key, external_id, display_name_key, email_keys)
+      {
+        name: 'scim-insert-resource',
+        text: `INSERT INTO scim_resources AS r (connection, id, type, data, version, created, last_modified, member_count, user_name_key, external_id, display_name_key, email_keys)
        VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9, $10) RETURNING ${RESOURCE_COLUMNS}`,
-      [c.connection, c.id, c.type, data, txn.at, c.type === 'Group' ? 0 : null, k.userName, k.externalId, k.displayName, k.emails],
+      },
+      [c.connection, c.id, c.type, data, at, c.type === 'Group' ? 0 : null, k.userName, k.externalId, k.displayName, k.emails],
       { id: c.id, data },
     );
+    return r.rows[0];
+  }
+
+  private async create(client: pg.PoolClient, c: Extract<JournalChange, { op: 'create' }>, txn: Txn): Promise<void> {
+    const row = await this.insertResource(client, c, txn.at);
     const key = txnKey(c.connection, c.id);
     txn.start.set(key, 0);
-    txn.latest.set(key, toResource(r.rows[0]));
+    txn.latest.set(key, toResource(row));
+  }
+
+  /**
+   * One statement: the new data, `inc` on the version, and the version check (`version`, or
+   * null for none) in the WHERE (the row is ours: its advisory lock is held). No row: the
+   * resource is missing or at another version.
+   */
+  private async updateResource(client: pg.PoolClient, c: Extract<JournalChange, { op: 'replace' }>, inc: number, version: number | null, at: string): Promise<ResourceRow | undefined> {
+    const data = c.type === 'Group' ? groupData(c.data) : c.data;
+    const k = keysOf(c.type, data);
+    const r = await this.unique<ResourceRow>(
+      client,
+      {
+        name: 'scim-update-resource',
+        text: `UPDATE scim_resources AS r SET data = $4, version = version + $5, last_modified = $6, user_name_key = $7, external_id = $8, display_name_key = $9, email_keys = $10
+       WHERE r.connection = $1 AND r.id = $2 AND r.type = $3 AND ($11::int IS NULL OR r.version = $11) RETURNING ${RESOURCE_COLUMNS}`,
+      },
+      [c.connection, c.id, c.type, data, inc, at, k.userName, k.externalId, k.displayName, k.emails, version],
+      { id: c.id, data },
+    );
+    return r.rows[0];
   }
 
   /** The version an expectVersion is checked against: the one before this commit. */
@@ -568,18 +671,8 @@ export class PostgresStore implements Store {
     const key = txnKey(c.connection, c.id);
     const start = txn.start.get(key);
     if (expect !== undefined && start !== undefined) this.checkVersion(c.type, c.id, start, key, expect, txn);
-    const data = c.type === 'Group' ? groupData(c.data) : c.data;
-    const k = keysOf(c.type, data);
     const inc = start === undefined ? 1 : 0;
-    // One statement: the version check rides in the WHERE (the row is ours: its advisory lock is held).
-    const r = await this.unique<ResourceRow>(
-      client,
-      `UPDATE scim_resources AS r SET data = $4, version = version + $5, last_modified = $6, user_name_key = $7, external_id = $8, display_name_key = $9, email_keys = $10
-       WHERE r.connection = $1 AND r.id = $2 AND r.type = $3 AND ($11::int IS NULL OR r.version = $11) RETURNING ${RESOURCE_COLUMNS}`,
-      [c.connection, c.id, c.type, data, inc, txn.at, k.userName, k.externalId, k.displayName, k.emails, start === undefined ? (expect ?? null) : null],
-      { id: c.id, data },
-    );
-    const row = r.rows[0];
+    const row = await this.updateResource(client, c, inc, start === undefined ? (expect ?? null) : null, txn.at);
     if (!row) {
       const cur = await this.target(client, c.connection, c.type, c.id); // 404 when missing
       this.checkVersion(c.type, c.id, cur.version, key, expect, txn); // else the 412
@@ -823,6 +916,7 @@ export class PostgresStore implements Store {
          FROM claimable c WHERE o.id = c.id
        RETURNING ${OUTBOX_COLUMNS}, o.seq`,
       [now, this.instanceId, limit, this.leaseMs, takeOver],
+      'scim-claim',
     );
     const rows = r.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
     for (const row of rows) this.held.add(row.id);
@@ -866,10 +960,10 @@ export class PostgresStore implements Store {
   // ---- reads -------------------------------------------------------------------------------
 
   /** A read outside any transaction; an unreachable database is a 503. */
-  private async sql<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+  private async sql<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
     const db = this.db();
     try {
-      const r = await db.query<R>(sql, params);
+      const r = await db.query<R>(sql, params, name);
       this.healthy();
       return r;
     } catch (err) {
@@ -880,27 +974,27 @@ export class PostgresStore implements Store {
 
   async get(connection: string, type: ResourceType, id: string): Promise<StoredResource | undefined> {
     // by primary key alone (the type is checked here): no plan can prefer the paging index
-    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2`, [connection, id]);
+    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2`, [connection, id], 'scim-get');
     return r.rows[0]?.type === type ? toResource(r.rows[0]) : undefined;
   }
 
   async findOne(connection: string, type: ResourceType, attr: IndexedAttribute, value: string): Promise<StoredResource | undefined> {
     if (typeof value !== 'string') return undefined;
-    let where: string | undefined;
+    // The type is a literal, not a parameter: the unique indexes are partial (type = 'User' ...)
+    // and a generic plan with `type = $2` cannot use them (it walked the paging index instead: a
+    // userName lookup that found nothing read every row). Unique keys need no ORDER BY.
+    let sql: string | undefined;
     let param: unknown = value;
     if (type === 'User') {
-      if (attr === 'userName') [where, param] = ['r.user_name_key = $3', value.toLowerCase()];
-      else if (attr === 'externalId') where = 'r.external_id = $3';
-      else if (attr === 'email') [where, param] = ['r.email_keys @> ARRAY[$3]::text[]', value.toLowerCase()];
+      if (attr === 'userName') [sql, param] = [`r.type = 'User' AND r.user_name_key = $2`, value.toLowerCase()];
+      else if (attr === 'externalId') sql = `r.type = 'User' AND r.external_id = $2`;
+      else if (attr === 'email') [sql, param] = [`r.type = 'User' AND r.email_keys @> ARRAY[$2]::text[] ORDER BY r.ord`, value.toLowerCase()];
     } else {
-      if (attr === 'displayName') [where, param] = ['r.display_name_key = $3', value.toLowerCase()];
-      else if (attr === 'externalId') where = 'r.external_id = $3';
+      if (attr === 'displayName') [sql, param] = [`r.type = 'Group' AND r.display_name_key = $2`, value.toLowerCase()];
+      else if (attr === 'externalId') sql = `r.type = 'Group' AND r.external_id = $2 ORDER BY r.ord`;
     }
-    if (!where) return undefined;
-    const r = await this.sql<ResourceRow>(
-      `SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.type = $2 AND ${where} ORDER BY r.ord LIMIT 1`,
-      [connection, type, param],
-    );
+    if (!sql) return undefined;
+    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND ${sql} LIMIT 1`, [connection, param], `scim-find-${type}-${attr}`);
     return r.rows[0] ? toResource(r.rows[0]) : undefined;
   }
 
@@ -944,6 +1038,7 @@ export class PostgresStore implements Store {
            FROM scim_members m JOIN scim_resources r ON r.connection = m.connection AND r.id = m.group_id
           WHERE m.connection = $1 AND m.member_id = ANY($2::text[]) ORDER BY r.ord`,
         [connection, [...batch.keys()]],
+        'scim-groups-of',
       );
       const byMember = new Map<string, Array<{ value: string; display?: string }>>();
       for (const g of r.rows) {
