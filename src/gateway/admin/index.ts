@@ -19,7 +19,7 @@ import { reconcileRoutes } from './routes/reconcile.js';
 import { localLoginRoute, sessionRoutes } from './routes/session.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
-import { loopbackHostCheck, requireJson, requireSession, securityHeaders } from './security.js';
+import { requireJson, requireSession, securityHeaders } from './security.js';
 import { consoleRoutes, defaultConsoleDir } from './static.js';
 import { TrafficRecorder, type ScimOutcome } from './traffic.js';
 
@@ -27,7 +27,7 @@ export type * from './api-types.js';
 export type { AdminDeps, AdminOptions, ConnectionsApi, SecretsApi, ConnectorInstanceLike, OutboxApi, TokenActivity } from './context.js';
 export { TrafficRecorder, isErrorOutcome, type ScimOutcome } from './traffic.js';
 export { AdminError } from './errors.js';
-export { CONTENT_SECURITY_POLICY, SESSION_COOKIE } from './security.js';
+export { adminHostCheck, CONTENT_SECURITY_POLICY, SESSION_COOKIE } from './security.js';
 export { defaultConsoleDir } from './static.js';
 
 export interface AdminConsole {
@@ -57,7 +57,7 @@ export function createAdminConsole(deps: AdminDeps, options: AdminOptions = {}):
     deps,
     accounts,
     sessions: new AdminSessions({ idleMs: options.sessionIdleMs, absoluteMs: options.sessionAbsoluteMs, now }),
-    throttle: new LoginThrottle({ ...options.lockout, now }),
+    throttle: new LoginThrottle({ ...options.lockout, now, dataDir: deps.config.dataDir }),
     setup,
     localLogins: new LocalLoginTokens(options.localLoginTtlMs, now),
     // Traffic keeps the wall clock: its minutes are what the admin's browser shows.
@@ -76,7 +76,6 @@ export function createAdminConsole(deps: AdminDeps, options: AdminOptions = {}):
 
   const app = Router();
   app.use(securityHeaders());
-  app.use(loopbackHostCheck(deps.config.adminHost));
 
   const api = Router();
   api.use(requireJson());
