@@ -74,6 +74,65 @@ describe('setup racing the desktop app\'s local login', () => {
   });
 });
 
+describe('admin accounts (an extra admin cannot go unseen)', () => {
+  let gw: TestGateway;
+  let ada: ConsoleClient;
+  beforeAll(async () => {
+    gw = await startTestGateway();
+    ada = await setUp(gw);
+  });
+  afterAll(() => gw?.stop());
+
+  it('lists every account with its last sign-in', async () => {
+    const res = await ada.get('/api/admins');
+    expect(res.status).toBe(200);
+    expect(res.body.accounts).toEqual([expect.objectContaining({ username: 'ada', hasPassword: true, you: true, lastSignInFrom: '127.0.0.1' })]);
+    expect(res.text).not.toContain('scrypt');
+  });
+
+  it('adds an account only with the signed-in admin\'s password; the new admin can sign in', async () => {
+    const noPassword = await ada.post('/api/admins', { username: 'grace', password: 'another long passphrase' });
+    expect(noPassword.status).toBe(401);
+    expect(noPassword.body.error.field).toBe('currentPassword');
+    const weak = await ada.post('/api/admins', { username: 'grace', password: 'short', currentPassword: PASSWORD });
+    expect(weak.status).toBe(400);
+    expect(weak.body.error.field).toBe('password');
+    const badName = await ada.post('/api/admins', { username: 'no spaces', password: 'another long passphrase', currentPassword: PASSWORD });
+    expect(badName.status).toBe(400);
+    expect(badName.body.error.field).toBe('username');
+    const added = await ada.post('/api/admins', { username: 'grace', password: 'another long passphrase', currentPassword: PASSWORD });
+    expect(added.status).toBe(201);
+    expect(added.body.account).toMatchObject({ username: 'grace', createdBy: 'ada', hasPassword: true, you: false });
+    expect(added.body.account.lastSignInAt).toBeUndefined();
+    expect((await ada.post('/api/admins', { username: 'GRACE', password: 'another long passphrase', currentPassword: PASSWORD })).status).toBe(409);
+    const grace = new ConsoleClient(gw.gateway.adminUrl);
+    expect((await grace.post('/api/session/login', { username: 'grace', password: 'another long passphrase' })).status).toBe(200);
+    const list = (await ada.get('/api/admins')).body.accounts;
+    expect(list.map((a: { username: string }) => a.username)).toEqual(['ada', 'grace']);
+    expect(list[1].lastSignInAt).toBeTruthy();
+    const page = await gw.gateway.audit.query({ action: 'admin.account.create' });
+    expect(page.records[0]).toMatchObject({ actor: { id: 'ada' }, result: 'success' });
+  });
+
+  it('removes another account (ending its sessions), never your own or the last one', async () => {
+    const grace = new ConsoleClient(gw.gateway.adminUrl);
+    await grace.post('/api/session/login', { username: 'grace', password: 'another long passphrase' });
+    expect((await grace.delete('/api/admins/grace', { currentPassword: 'another long passphrase' })).status).toBe(409);
+    expect((await ada.delete('/api/admins/nobody', { currentPassword: PASSWORD })).status).toBe(404);
+    expect((await ada.delete('/api/admins/grace', { currentPassword: 'wrong' })).status).toBe(401);
+    const removed = await ada.delete('/api/admins/grace', { currentPassword: PASSWORD });
+    expect(removed.status).toBe(200);
+    expect(removed.body.accounts.map((a: { username: string }) => a.username)).toEqual(['ada']);
+    expect((await grace.get('/api/status')).status).toBe(401);
+    expect(accountsOnDisk(gw)).toEqual(['ada']);
+  });
+
+  it('needs a session and the CSRF token', async () => {
+    expect((await new ConsoleClient(gw.gateway.adminUrl).get('/api/admins')).status).toBe(401);
+    expect((await ada.post('/api/admins', { username: 'x', password: 'another long passphrase', currentPassword: PASSWORD }, { 'X-CSRF-Token': 'forged' })).status).toBe(403);
+  });
+});
+
 describe('Host check on the admin listener (DNS rebinding)', () => {
   let gw: TestGateway;
   let port: string;

@@ -9,6 +9,7 @@ import type { AdminContext, AdminDeps, AdminOptions } from './context.js';
 import { sessionOf } from './context.js';
 import { adminErrorHandler, errorBody } from './errors.js';
 import { JobRunner } from './jobs.js';
+import { adminAccountRoutes } from './routes/admins.js';
 import { auditRoutes } from './routes/audit.js';
 import { connectionRoutes } from './routes/connections.js';
 import { connectorRoutes } from './routes/connectors.js';
@@ -82,7 +83,7 @@ export function createAdminConsole(deps: AdminDeps, options: AdminOptions = {}):
   api.use(express.json({ limit: '256kb' }));
   api.use(sessionRoutes(ctx));
   api.use(requireSession(ctx));
-  for (const routes of [statusRoutes, tokenRoutes, connectionRoutes, connectorRoutes, directoryRoutes, outboxRoutes, auditRoutes, reconcileRoutes, guideRoutes]) api.use(routes(ctx));
+  for (const routes of [statusRoutes, adminAccountRoutes, tokenRoutes, connectionRoutes, connectorRoutes, directoryRoutes, outboxRoutes, auditRoutes, reconcileRoutes, guideRoutes]) api.use(routes(ctx));
   api.use((req, res) => {
     res.status(404).json(errorBody('not_found', `There is no admin API route ${req.method} /api${req.path}. docs/console.md lists them.`));
   });
