@@ -48,7 +48,7 @@ import {
 } from './provisioning/index.js';
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 import type { ConnectorDefinition } from '../../connectors/sdk/index.js';
-import { openSecretStore, type SecretStore } from './secrets/index.js';
+import { openSecretStore, type KeychainChildLauncher, type SecretStore } from './secrets/index.js';
 import { createMetrics } from './metrics/index.js';
 import { createAuditLog, prepareDraft, type AuditDraft, type AuditLog } from './audit/index.js';
 import { adminHostCheck, createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
@@ -98,6 +98,8 @@ export interface StartOptions {
   admin?: AdminOptions;
   /** Both listeners' limits on slow clients (tests shorten them). */
   listenerTimeouts?: ListenerTimeouts;
+  /** How the keychain check's child process starts (the desktop app: an Electron utility process). */
+  launchKeychainChild?: KeychainChildLauncher;
 }
 
 export interface ListenerTimeouts {
@@ -177,7 +179,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           logger,
           leaseMs: config.outboxLeaseSeconds * 1000,
           password: async () => {
-            const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
+            const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), ...(opts.launchKeychainChild ? { launchKeychainChild: opts.launchKeychainChild } : {}), logger });
             try {
               return await secrets.get('store:databasePassword');
             } finally {
@@ -230,7 +232,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   // Connector secrets: the OS keychain, or the encrypted file where none is reachable.
   let secretStore: SecretStore | undefined;
   if (!opts.secrets) {
-    secretStore = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
+    secretStore = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), ...(opts.launchKeychainChild ? { launchKeychainChild: opts.launchKeychainChild } : {}), logger });
   }
   const secrets: SecretSource | undefined = opts.secrets ?? secretStore;
   // Connections (config file + console-managed), their policies and connector instances.
