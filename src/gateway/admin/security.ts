@@ -52,6 +52,8 @@ export function adminHostCheck(opts: HostCheckOptions, port: () => number): Requ
   return (req, res, next) => {
     const problem = check(req.headers.host, port());
     if (!problem) return next();
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Cache-Control', 'no-store');
     res.status(403).json(errorBody('host', problem));
   };
 }

@@ -226,7 +226,7 @@ export function lockoutMessage(state: Extract<LockoutState, { locked: true }>): 
   const wait = state.retryAfterMs < 60_000 ? `${Math.ceil(state.retryAfterMs / 1000)} seconds` : `${minutes} minute${minutes === 1 ? '' : 's'}`;
   if (state.account === SETUP_SCOPE) return `Too many wrong setup codes from this address. Try again in ${wait}.`;
   const name = ADMIN_USERNAME_RE.test(state.account) ? state.account : 'NAME';
-  return `Too many failed attempts for this account from this address. Try again in ${wait}, sign in from another address, or run \`scim-bridge admin unlock ${name}\` on the gateway's machine.`;
+  return `Too many failed attempts for this account from this address. Try again in ${wait}, sign in from another address, or run "scim-bridge admin unlock ${name}" on the gateway's machine.`;
 }
 
 /** The warning on the last tries before a lockout, or undefined while many are left. */
