@@ -88,7 +88,7 @@ export const configSchema = z
      * `linklocal`, `uniquelocal`). The client is the right-most address that is not a proxy.
      */
     trustProxy: z
-      .union([z.boolean(), z.number().int().min(0).max(64), z.array(z.string().min(1)).min(1)])
+      .union([z.boolean(), z.number().int().min(0).max(64), z.array(z.string().min(1))])
       .default(false)
       .superRefine((value, ctx) => {
         try {
