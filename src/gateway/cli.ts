@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { readAccess } from './auth/index.js';
-import { createConnection, createToken, listTokens, revokeToken } from './auth/index.js';
+import { AdminAccounts, createConnection, createToken, listTokens, requestUnlock, revokeToken } from './auth/index.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
@@ -225,6 +225,41 @@ export function buildCli(): Command {
           ]),
         ]) + '\n',
       );
+    });
+
+  const admin = program.command('admin').description('console admin accounts and their sign-in lockouts');
+  admin
+    .command('list')
+    .description('list the console admin accounts with their last sign-in')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((flags: CommonFlags) => {
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      const accounts = new AdminAccounts(config.dataDir).list();
+      if (accounts.length === 0) {
+        process.stdout.write('No admin account yet: `scim-bridge serve` prints a one-time setup code.\n');
+        return;
+      }
+      process.stdout.write(
+        table([
+          ['ADMIN', 'CREATED', 'CREATED BY', 'PASSWORD', 'LAST SIGN-IN'],
+          ...accounts.map((a) => [a.username, a.createdAt, a.createdBy ?? '-', a.passwordHash ? 'set' : 'none (desktop app only)', a.lastSignInAt ? `${a.lastSignInAt} from ${a.lastSignInFrom ?? '?'}` : 'never']),
+        ]) + '\n',
+      );
+    });
+  admin
+    .command('unlock [username]')
+    .description('lift console sign-in lockouts of the running gateway: of one account name, from one address, or all')
+    .option('--address <ip>', 'only the lockouts of this client address')
+    .option('--all', 'every lockout')
+    .addOption(dataDirOption())
+    .addOption(configOption())
+    .action((username: string | undefined, flags: CommonFlags & { address?: string; all?: boolean }) => {
+      if (!username && !flags.address && !flags.all) throw new ConfigError('Name the account (scim-bridge admin unlock ada), an address (--address 127.0.0.1), or use --all.');
+      const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
+      requestUnlock(config.dataDir, { ...(username ? { username } : {}), ...(flags.address ? { address: flags.address } : {}) });
+      const what = [username ? `account "${username}"` : undefined, flags.address ? `address ${flags.address}` : undefined].filter(Boolean).join(' from ') || 'every account and address';
+      process.stdout.write(`Unlocked console sign-in for ${what}: the running gateway applies it at the next sign-in attempt.\n`);
     });
 
   program

@@ -38,4 +38,22 @@ describe('loadConfig', () => {
     writeFileSync(file, '{ nope');
     expect(() => loadConfig({ configFile: file, env: {} })).toThrow(/not a JSON object/);
   });
+
+  it('reads trustProxy as true/false, a hop count or addresses, from the file or the environment', () => {
+    const env = (v: string) => loadConfig({ env: { SCIM_BRIDGE_TRUST_PROXY: v } }).trustProxy;
+    expect(loadConfig({ env: {} }).trustProxy).toBe(false);
+    expect(env('yes')).toBe(true);
+    expect(env('off')).toBe(false);
+    expect(env('1')).toBe(1); // one hop, as true
+    expect(env('2')).toBe(2);
+    expect(env('10.0.0.0/8, loopback')).toEqual(['10.0.0.0/8', 'loopback']);
+    expect(() => env('10.0.0.0/8,proxy.example')).toThrow(/"trustProxy" \(from environment variable SCIM_BRIDGE_TRUST_PROXY\).*"proxy\.example" is not an IP address/);
+    expect(loadConfig({ env: {}, flags: { trustProxy: ['192.0.2.0/24'] } }).trustProxy).toEqual(['192.0.2.0/24']);
+    expect(() => loadConfig({ env: {}, flags: { trustProxy: 'true' } })).toThrow(/trustProxy/);
+  });
+
+  it('reads adminAllowedHosts as a list, naming an entry that is not a host', () => {
+    expect(loadConfig({ env: { SCIM_BRIDGE_ADMIN_ALLOWED_HOSTS: 'console.example.com, proxy.example.com:8443' } }).adminAllowedHosts).toEqual(['console.example.com', 'proxy.example.com:8443']);
+    expect(() => loadConfig({ env: { SCIM_BRIDGE_ADMIN_ALLOWED_HOSTS: 'http://console.example.com' } })).toThrow(/adminAllowedHosts.*"http:\/\/console\.example\.com" is not a host name/);
+  });
 });

@@ -11,6 +11,8 @@ import { z } from 'zod';
 import { policySchema } from './provisioning/policies.js';
 import { connectorInstanceSchema } from './provisioning/connectors.js';
 import { parseAllowList } from './auth/request-guard.js';
+import { compileTrustProxy } from './auth/proxy-trust.js';
+import { parseAllowedHost } from './auth/host-check.js';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().min(1);
@@ -69,11 +71,41 @@ export const configSchema = z
     /** Admin console listener: loopback by default. */
     adminHost: z.string().min(1).default('127.0.0.1'),
     adminPort: port.default(8081),
+    /**
+     * Host names (optionally name:port) the admin listener answers to besides literal loopback
+     * addresses: for a non-loopback bind or a reverse proxy in front of the console. Any other
+     * Host is refused (DNS rebinding).
+     */
+    adminAllowedHosts: z
+      .array(z.string().min(1))
+      .default([])
+      .superRefine((list, ctx) => {
+        for (const entry of list) {
+          try {
+            parseAllowedHost(entry);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          }
+        }
+      }),
     /** Public base URL the IdP uses (behind a reverse proxy); defaults to http://<host>:<port>. */
     publicUrl: z.string().url().optional(),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Take the client-facing protocol and host from X-Forwarded-Proto / X-Forwarded-Host (behind a reverse proxy). */
-    trustProxy: z.boolean().default(false),
+    /**
+     * Which peers are reverse proxies whose X-Forwarded-For/-Proto/-Host are believed:
+     * false (none), true (one hop: the peer), a hop count, or addresses/CIDRs (and `loopback`,
+     * `linklocal`, `uniquelocal`). The client is the right-most address that is not a proxy.
+     */
+    trustProxy: z
+      .union([z.boolean(), z.number().int().min(0).max(64), z.array(z.string().min(1))])
+      .default(false)
+      .superRefine((value, ctx) => {
+        try {
+          compileTrustProxy(value);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        }
+      }),
     limits: limitsSchema.default(limitsSchema.parse({})),
     /** TLS on the SCIM listener: PEM certificate chain and private key files (both or neither). Reloaded when the files change. */
     tlsCert: z.string().min(1).optional(),
@@ -187,6 +219,14 @@ function boolish(v: string): unknown {
   return v;
 }
 
+/** SCIM_BRIDGE_TRUST_PROXY: true/false (yes/no, on/off), a hop count, or a comma-separated list of addresses/CIDRs. */
+function trustProxyFromEnv(raw: string): unknown {
+  if (/^\d+$/.test(raw.trim())) return Number(raw);
+  const flag = boolish(raw.trim());
+  if (typeof flag === 'boolean') return flag;
+  return raw.split(',').map((v) => v.trim()).filter(Boolean);
+}
+
 /** Environment variables that are not configuration keys. */
 const NON_KEY_ENV = new Set(['SCIM_BRIDGE_CONFIG']);
 
@@ -204,8 +244,9 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unkno
     if (!path) {
       throw new ConfigError(`Unknown environment variable ${name}. Known: ${[...known.keys()].join(', ')}.`);
     }
-    let value: unknown = path[0] === 'trustProxy' || path[0] === 'reconcileRepair' ? boolish(raw) : raw;
-    if (path[0] === 'ipAllowList') value = raw.split(',').map((v) => v.trim()).filter(Boolean);
+    let value: unknown = path[0] === 'reconcileRepair' ? boolish(raw) : raw;
+    if (path[0] === 'ipAllowList' || path[0] === 'adminAllowedHosts') value = raw.split(',').map((v) => v.trim()).filter(Boolean);
+    if (path[0] === 'trustProxy') value = trustProxyFromEnv(raw);
     if (path[0] === 'connections') {
       // Deploy-time connections as JSON: SCIM_BRIDGE_CONNECTIONS='{"hr":{"policies":{"allowCreate":false}}}'
       try {

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
 import pino, { type Logger } from 'pino';
-import { TokenVerifier, createRequestGuard } from './auth/index.js';
+import { TokenVerifier, createProxyTrust, createRequestGuard, isLoopbackBind } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
 import {
   createScimHandler,
@@ -48,10 +48,10 @@ import {
 } from './provisioning/index.js';
 import { latestBackup, startJobs, type Jobs } from './jobs/index.js';
 import type { ConnectorDefinition } from '../../connectors/sdk/index.js';
-import { openSecretStore, type SecretStore } from './secrets/index.js';
+import { openSecretStore, type KeychainChildLauncher, type SecretStore } from './secrets/index.js';
 import { createMetrics } from './metrics/index.js';
 import { createAuditLog, prepareDraft, type AuditDraft, type AuditLog } from './audit/index.js';
-import { createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
+import { adminHostCheck, createAdminConsole, type AdminConsole, type AdminOptions } from './admin/index.js';
 
 export const DOCS_URL = 'https://github.com/scim-bridge/scim-bridge/tree/main/docs';
 
@@ -96,6 +96,27 @@ export interface StartOptions {
   connectorTypes?: Map<string, () => ConnectorDefinition<unknown>>;
   /** Console session and lockout timings (tests). */
   admin?: AdminOptions;
+  /** Both listeners' limits on slow clients (tests shorten them). */
+  listenerTimeouts?: ListenerTimeouts;
+  /** How the keychain check's child process starts (the desktop app: an Electron utility process). */
+  launchKeychainChild?: KeychainChildLauncher;
+}
+
+export interface ListenerTimeouts {
+  /** A request's headers must arrive within this (default 30 s). */
+  headersMs?: number;
+  /** A whole request must arrive within this (default 60 s). */
+  requestMs?: number;
+}
+
+/**
+ * The options both listeners are created with: a client that sends its headers or body slowly
+ * (slowloris) is cut off instead of holding a socket. Node checks the deadlines every
+ * `connectionsCheckingInterval`, so that is kept well under the header deadline.
+ */
+function listenerOptions(t: ListenerTimeouts = {}) {
+  const headersTimeout = t.headersMs ?? 30_000;
+  return { requestTimeout: t.requestMs ?? 60_000, headersTimeout, connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(headersTimeout / 4))), maxHeaderSize: 32 * 1024 };
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -161,7 +182,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
           // stable across restarts: a restarted instance takes back its own deliveries at once
           instanceId: readInstanceId(config.dataDir),
           password: async () => {
-            const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
+            const secrets = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), ...(opts.launchKeychainChild ? { launchKeychainChild: opts.launchKeychainChild } : {}), logger });
             try {
               return await secrets.get('store:databasePassword');
             } finally {
@@ -214,7 +235,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   // Connector secrets: the OS keychain, or the encrypted file where none is reachable.
   let secretStore: SecretStore | undefined;
   if (!opts.secrets) {
-    secretStore = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), logger });
+    secretStore = await openSecretStore({ dataDir: config.dataDir, backend: config.secretsBackend, ...(config.secretsKeyFile ? { keyFile: config.secretsKeyFile } : {}), ...(opts.launchKeychainChild ? { launchKeychainChild: opts.launchKeychainChild } : {}), logger });
   }
   const secrets: SecretSource | undefined = opts.secrets ?? secretStore;
   // Connections (config file + console-managed), their policies and connector instances.
@@ -313,10 +334,13 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
   let draining = false;
   let scimBase = '';
   let adminUrl = '';
+  // One reading of X-Forwarded-* for both listeners: the client is the right-most untrusted hop.
+  const proxy = createProxyTrust(config.trustProxy);
   // The console: its API reads the same store, audit log and registry the SCIM side writes.
   const adminConsole = createAdminConsole(
     {
       config,
+      proxy,
       store,
       audit,
       registry,
@@ -337,12 +361,11 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     opts.admin,
   );
   // Location and meta.location must be what the IdP can reach: the configured public URL, else
-  // the Host the request came to (X-Forwarded-Proto/Host only when trustProxy says so).
+  // the Host the request came to (X-Forwarded-Proto/Host as our trusted proxy set them).
   const baseUrl = (req: IncomingMessage): string => {
     if (config.publicUrl) return config.publicUrl.replace(/\/+$/, '') + SCIM_PREFIX;
-    const forwarded = (name: string) => (config.trustProxy ? String(req.headers[name] ?? '').split(',')[0].trim() : '');
-    const proto = forwarded('x-forwarded-proto') || ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-    const host = forwarded('x-forwarded-host') || req.headers.host;
+    const proto = proxy.forwarded(req, 'x-forwarded-proto')?.toLowerCase() || ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
+    const host = proxy.forwarded(req, 'x-forwarded-host') || req.headers.host;
     return host && /^[A-Za-z0-9.:[\]-]+$/.test(host) && /^https?$/.test(proto) ? `${proto}://${host}${SCIM_PREFIX}` : scimBase;
   };
   // Every refusal is logged with its detail (what the IdP was told); successes only at debug level.
@@ -363,18 +386,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     lockoutWindowMs: config.lockoutWindowSeconds * 1000,
     lockoutMs: config.lockoutSeconds * 1000,
   });
-  // The client is the socket's peer, or the first X-Forwarded-For entry behind a trusted proxy.
-  const clientIp = (req: IncomingMessage): string => {
-    if (config.trustProxy) {
-      const forwarded = String(req.headers['x-forwarded-for'] ?? '').split(',')[0].trim();
-      if (forwarded) return forwarded;
-    }
-    return req.socket.remoteAddress ?? '';
-  };
-  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp });
+  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp: (req) => proxy.clientAddress(req) });
 
   const tls = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey) : undefined;
-  const serverOptions = { requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 };
+  const serverOptions = listenerOptions(opts.listenerTimeouts);
   const onScimRequest = (req: IncomingMessage, res: ServerResponse): void => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Cache-Control', 'no-store');
@@ -424,6 +439,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
   const adminApp = express();
   adminApp.disable('x-powered-by');
+  // Before every route, health and metrics included: a rebound page must reach nothing here.
+  let adminPort = 0;
+  adminApp.use(adminHostCheck({ bindHost: config.adminHost, allowedHosts: config.adminAllowedHosts }, () => adminPort));
   adminApp.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -454,16 +472,21 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
 
   adminApp.use(adminConsole.app);
 
-  const adminServer = createServer(adminApp);
+  const adminServer = createServer(serverOptions, adminApp);
+  adminServer.keepAliveTimeout = 65_000;
   worker.start();
   const scimAddr = await listen(scimServer, config.port, config.host);
   const adminAddr = await listen(adminServer, config.adminPort, config.adminHost);
+  adminPort = adminAddr.port;
   scimBase = config.publicUrl
     ? config.publicUrl.replace(/\/+$/, '') + SCIM_PREFIX
     : `${tls ? 'https' : 'http'}://${config.host === '0.0.0.0' || config.host === '::' ? hostname() : urlHost(config.host)}:${scimAddr.port}${SCIM_PREFIX}`;
   adminUrl = `http://${urlHost(config.adminHost)}:${adminAddr.port}`;
-  if (config.adminHost !== '127.0.0.1' && config.adminHost !== '::1' && config.adminHost !== 'localhost') {
-    logger.warn({ adminHost: config.adminHost }, 'the admin listener is bound to a non-loopback address: put it behind a firewall');
+  if (!isLoopbackBind(config.adminHost)) {
+    logger.warn(
+      { adminHost: config.adminHost, adminAllowedHosts: config.adminAllowedHosts },
+      'the admin listener is bound to a non-loopback address: put it behind a firewall; it answers only to loopback names, its bind address and adminAllowedHosts',
+    );
   }
 
   let stopping: Promise<void> | undefined;

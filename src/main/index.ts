@@ -20,6 +20,7 @@ import {
   session,
   shell,
   Tray,
+  utilityProcess,
   type MenuItemConstructorOptions,
   type WebContents,
 } from 'electron';
@@ -27,6 +28,7 @@ import { startGateway } from '../gateway/server.js';
 import { OPEN_EXTERNAL_CHANNEL } from './bridge.js';
 import { createConsoleWindows } from './console-windows.js';
 import { createDesktopLogger, loadDesktopConfig, type DesktopLogger } from './desktop-config.js';
+import { utilityProcessLauncher } from './keychain-child.js';
 import { createDesktop, type LifecycleLogger } from './lifecycle.js';
 import { createLoginItem, HIDDEN_ARG } from './login-item.js';
 import { consoleOriginOf, decideNavigation, decideWindowOpen, isConsoleUrl, parseOpenExternalRequest } from './navigation-policy.js';
@@ -142,7 +144,8 @@ const desktop = createDesktop({
     const { config, configFile } = loadDesktopConfig(app.getPath('userData'));
     logging = createDesktopLogger(config, logsDir, !app.isPackaged);
     logging.logger.info({ dataDir: config.dataDir, configFile }, 'starting the gateway');
-    const gateway = await startGateway(config, { logger: logging.logger });
+    // The keychain check runs in a utility process: the app's runAsNode fuse is off.
+    const gateway = await startGateway(config, { logger: logging.logger, launchKeychainChild: utilityProcessLauncher((m, a, o) => utilityProcess.fork(m, a, o)) });
     consoleOrigin = consoleOriginOf(gateway.adminUrl);
     lockConsoleSession(consoleOrigin);
     return gateway;

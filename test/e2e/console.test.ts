@@ -57,9 +57,11 @@ describe.skipIf(!chromiumAvailable())('console pages', () => {
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.getByText('The user name or password is not right.').waitFor();
     }
+    // The last tries carry a warning.
+    await page.getByText('1 more failed attempt from this address will lock this account here for 15 minutes.').waitFor();
     await page.getByLabel('Password').fill('wrong password 5');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByText('Too many failed attempts for this account. Try again in 15 minutes.').waitFor();
+    await page.getByText(/Too many failed attempts for this account from this address\. Try again in 15 minutes, .*scim-bridge admin unlock admin/).waitFor();
     await shot(page, '11-login-locked');
     // Locked: the right password is refused too, until the lockout ends.
     await page.getByLabel('Password').fill(PASSWORD);

@@ -403,3 +403,18 @@ export interface TestRequestOutcome {
   /** The connection the token belongs to, when it is one of this gateway's. */
   connection?: string;
 }
+
+/** A console admin account as the admin accounts page shows it (never the password hash). */
+export interface AdminAccountInfo {
+  username: string;
+  createdAt: string;
+  /** The admin who added it from the console; absent for the first account. */
+  createdBy?: string;
+  /** False for the desktop app's account until a password is set. */
+  hasPassword: boolean;
+  lastSignInAt?: string;
+  /** The client address of that sign-in, or "the desktop app". */
+  lastSignInFrom?: string;
+  /** The account of this session. */
+  you: boolean;
+}

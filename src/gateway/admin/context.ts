@@ -6,7 +6,7 @@
 import type { Request } from 'express';
 import type { ConnectorDefinition, ConnectorHost } from '../../../connectors/sdk/index.js';
 import type { AuditDraft, AuditLog } from '../audit/index.js';
-import type { AdminAccounts, AdminSession, AdminSessions, LocalLoginTokens, LoginThrottle, SetupCode } from '../auth/index.js';
+import type { AdminAccounts, AdminSession, AdminSessions, LocalLoginTokens, LoginThrottle, ProxyTrust, SetupCode } from '../auth/index.js';
 import type { GatewayConfig } from '../config.js';
 import type { SchemaRegistry, ScimService } from '../scim/index.js';
 import type { SecretStoreStatus } from '../secrets/index.js';
@@ -76,7 +76,9 @@ export interface TokenActivity {
 }
 
 export interface AdminDeps {
-  config: Pick<GatewayConfig, 'dataDir' | 'adminHost' | 'trustProxy' | 'publicUrl'>;
+  config: Pick<GatewayConfig, 'dataDir' | 'adminHost' | 'publicUrl'>;
+  /** Who the client is behind trusted proxies (the same reading the SCIM listener uses). */
+  proxy: ProxyTrust;
   store: Store;
   audit: AuditLog;
   registry: SchemaRegistry;

@@ -9,6 +9,7 @@ import type { AdminContext, AdminDeps, AdminOptions } from './context.js';
 import { sessionOf } from './context.js';
 import { adminErrorHandler, errorBody } from './errors.js';
 import { JobRunner } from './jobs.js';
+import { adminAccountRoutes } from './routes/admins.js';
 import { auditRoutes } from './routes/audit.js';
 import { connectionRoutes } from './routes/connections.js';
 import { connectorRoutes } from './routes/connectors.js';
@@ -19,7 +20,7 @@ import { reconcileRoutes } from './routes/reconcile.js';
 import { localLoginRoute, sessionRoutes } from './routes/session.js';
 import { statusRoutes } from './routes/status.js';
 import { tokenRoutes } from './routes/tokens.js';
-import { loopbackHostCheck, requireJson, requireSession, securityHeaders } from './security.js';
+import { requireJson, requireSession, securityHeaders } from './security.js';
 import { consoleRoutes, defaultConsoleDir } from './static.js';
 import { TrafficRecorder, type ScimOutcome } from './traffic.js';
 
@@ -27,7 +28,7 @@ export type * from './api-types.js';
 export type { AdminDeps, AdminOptions, ConnectionsApi, SecretsApi, ConnectorInstanceLike, OutboxApi, TokenActivity } from './context.js';
 export { TrafficRecorder, isErrorOutcome, type ScimOutcome } from './traffic.js';
 export { AdminError } from './errors.js';
-export { CONTENT_SECURITY_POLICY, SESSION_COOKIE } from './security.js';
+export { adminHostCheck, CONTENT_SECURITY_POLICY, SESSION_COOKIE } from './security.js';
 export { defaultConsoleDir } from './static.js';
 
 export interface AdminConsole {
@@ -57,7 +58,7 @@ export function createAdminConsole(deps: AdminDeps, options: AdminOptions = {}):
     deps,
     accounts,
     sessions: new AdminSessions({ idleMs: options.sessionIdleMs, absoluteMs: options.sessionAbsoluteMs, now }),
-    throttle: new LoginThrottle({ ...options.lockout, now }),
+    throttle: new LoginThrottle({ ...options.lockout, now, dataDir: deps.config.dataDir }),
     setup,
     localLogins: new LocalLoginTokens(options.localLoginTtlMs, now),
     // Traffic keeps the wall clock: its minutes are what the admin's browser shows.
@@ -76,14 +77,13 @@ export function createAdminConsole(deps: AdminDeps, options: AdminOptions = {}):
 
   const app = Router();
   app.use(securityHeaders());
-  app.use(loopbackHostCheck(deps.config.adminHost));
 
   const api = Router();
   api.use(requireJson());
   api.use(express.json({ limit: '256kb' }));
   api.use(sessionRoutes(ctx));
   api.use(requireSession(ctx));
-  for (const routes of [statusRoutes, tokenRoutes, connectionRoutes, connectorRoutes, directoryRoutes, outboxRoutes, auditRoutes, reconcileRoutes, guideRoutes]) api.use(routes(ctx));
+  for (const routes of [statusRoutes, adminAccountRoutes, tokenRoutes, connectionRoutes, connectorRoutes, directoryRoutes, outboxRoutes, auditRoutes, reconcileRoutes, guideRoutes]) api.use(routes(ctx));
   api.use((req, res) => {
     res.status(404).json(errorBody('not_found', `There is no admin API route ${req.method} /api${req.path}. docs/console.md lists them.`));
   });

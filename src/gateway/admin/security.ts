@@ -1,10 +1,11 @@
 /**
- * The console's HTTP hardening: security headers, a Host check on a loopback listener (DNS
- * rebinding), the session cookie, and the session + CSRF gate in front of every /api route.
+ * The console's HTTP hardening: security headers, the Host check in front of every route of the
+ * admin listener (DNS rebinding), the session cookie, and the session + CSRF gate in front of
+ * every /api route.
  */
 import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { sameSecret } from '../auth/index.js';
+import { createHostCheck, sameSecret, type HostCheckOptions, type ProxyTrust } from '../auth/index.js';
 import type { AdminContext } from './context.js';
 import { setSession } from './context.js';
 import { errorBody } from './errors.js';
@@ -42,23 +43,18 @@ export function securityHeaders(): RequestHandler {
   };
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
-export function isLoopback(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith('127.');
-}
-
 /**
- * On a loopback listener, refuse requests whose Host is not a loopback name: a web page whose DNS
- * name is rebound to 127.0.0.1 would otherwise be same-origin with the console.
+ * Refuses requests whose Host the listener must not answer (auth/host-check.ts): mounted first on
+ * the admin listener, before /healthz, /readyz and /metrics too. `port` is the bound port.
  */
-export function loopbackHostCheck(adminHost: string): RequestHandler {
-  if (!isLoopback(adminHost)) return (_req, _res, next) => next();
+export function adminHostCheck(opts: HostCheckOptions, port: () => number): RequestHandler {
+  const check = createHostCheck(opts);
   return (req, res, next) => {
-    const host = (req.headers.host ?? '').toLowerCase();
-    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
-    if (isLoopback(name)) return next();
-    res.status(403).json(errorBody('host', `This console answers on localhost only; open it as http://127.0.0.1:<port>, not as ${host || 'an unnamed host'}.`));
+    const problem = check(req.headers.host, port());
+    if (!problem) return next();
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(403).json(errorBody('host', problem));
   };
 }
 
@@ -74,22 +70,21 @@ export function readCookie(req: Request, name: string): string | undefined {
 }
 
 /** Whether the browser reached us over TLS (directly, or through a proxy we were told to trust). */
-export function isHttps(req: Request, trustProxy: boolean): boolean {
+export function isHttps(req: Request, proxy: ProxyTrust): boolean {
   if ((req.socket as TLSSocket).encrypted) return true;
-  if (!trustProxy) return false;
-  return String(req.headers['x-forwarded-proto'] ?? '').split(',')[0].trim().toLowerCase() === 'https';
+  return proxy.forwarded(req, 'x-forwarded-proto')?.toLowerCase() === 'https';
 }
 
-export function setSessionCookie(req: Request, res: Response, id: string, trustProxy: boolean): void {
+export function setSessionCookie(req: Request, res: Response, id: string, proxy: ProxyTrust): void {
   // No Max-Age: the cookie ends with the browser; the server ends the session on idle/absolute expiry.
   const attrs = [`${SESSION_COOKIE}=${id}`, 'Path=/', 'HttpOnly', 'SameSite=Strict'];
-  if (isHttps(req, trustProxy)) attrs.push('Secure');
+  if (isHttps(req, proxy)) attrs.push('Secure');
   res.append('Set-Cookie', attrs.join('; '));
 }
 
-export function clearSessionCookie(req: Request, res: Response, trustProxy: boolean): void {
+export function clearSessionCookie(req: Request, res: Response, proxy: ProxyTrust): void {
   const attrs = [`${SESSION_COOKIE}=`, 'Path=/', 'HttpOnly', 'SameSite=Strict', 'Max-Age=0'];
-  if (isHttps(req, trustProxy)) attrs.push('Secure');
+  if (isHttps(req, proxy)) attrs.push('Secure');
   res.append('Set-Cookie', attrs.join('; '));
 }
 
@@ -109,15 +104,6 @@ export function sameOrigin(req: Request): boolean {
   }
 }
 
-/** Client address for the lockout (the proxy's view only when told to trust it). */
-export function clientAddress(req: Request, trustProxy: boolean): string {
-  if (trustProxy) {
-    const fwd = String(req.headers['x-forwarded-for'] ?? '').split(',')[0].trim();
-    if (fwd) return fwd;
-  }
-  return req.socket.remoteAddress ?? 'unknown';
-}
-
 /**
  * Every /api route behind this needs a live session, and every state-changing one its CSRF token
  * in X-CSRF-Token. A SCIM bearer token is not a credential here: the Authorization header is ignored.
@@ -129,7 +115,7 @@ export function requireSession(ctx: AdminContext): RequestHandler {
     const background = SAFE_METHODS.has(req.method) && req.get('x-console-refresh') === '1';
     const { session, expired } = ctx.sessions.get(id, { touch: !background });
     if (!session) {
-      if (expired) clearSessionCookie(req, res, ctx.deps.config.trustProxy);
+      if (expired) clearSessionCookie(req, res, ctx.deps.proxy);
       const message = expired ? 'Your session has expired; sign in again.' : 'Sign in to the console first.';
       res.status(401).json(errorBody(expired ? 'session_expired' : 'unauthenticated', message));
       return;

@@ -20,7 +20,12 @@ const accountSchema = z.object({
   /** `scrypt$N$r$p$salt$hash` (base64url); absent for an account made by the desktop app's local login until a password is set. */
   passwordHash: z.string().optional(),
   createdAt: z.string(),
+  /** Who added it from the console (absent for the first account). */
+  createdBy: z.string().optional(),
   passwordChangedAt: z.string().optional(),
+  /** The last successful sign-in (any way: password, setup, the desktop app's link) and from where. */
+  lastSignInAt: z.string().optional(),
+  lastSignInFrom: z.string().optional(),
 });
 export type AdminAccount = z.infer<typeof accountSchema>;
 
@@ -66,9 +71,22 @@ export function passwordProblem(password: string, username: string): string | un
   return undefined;
 }
 
+/** Why an account change was refused: the admin API maps `code` to a status. */
+export class AdminAccountError extends Error {
+  override name = 'AdminAccountError';
+  constructor(
+    readonly code: 'invalid' | 'exists' | 'missing' | 'last',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The admin accounts of one data dir. */
 export class AdminAccounts {
   private data: AdminFile;
+  /** Set while the first account is being hashed and written: no second first account meanwhile. */
+  private creatingFirst = false;
   /** A hash to verify against when the user name is unknown, so timing does not tell which names exist. */
   private decoy?: Promise<string>;
 
@@ -112,16 +130,41 @@ export class AdminAccounts {
     return this.data.accounts[0];
   }
 
+  /** Every account, in creation order. */
+  list(): AdminAccount[] {
+    return this.data.accounts.map((a) => ({ ...a }));
+  }
+
+  /**
+   * Creates the first account (setup code, the desktop app's first local sign-in). The check
+   * that none exists and the claim happen before the first await, so of concurrent callers one
+   * wins and the others get `exists`.
+   */
+  async createFirst(username: string, password?: string): Promise<AdminAccount> {
+    if (this.hasAdmin() || this.creatingFirst) throw new AdminAccountError('exists', 'An admin account already exists; sign in instead.');
+    this.creatingFirst = true;
+    try {
+      return await this.create(username, password);
+    } finally {
+      this.creatingFirst = false;
+    }
+  }
+
   /** Creates an account; without a password it can only be used through the desktop app's local login. */
-  async create(username: string, password?: string): Promise<AdminAccount> {
-    if (!ADMIN_USERNAME_RE.test(username)) throw new Error('The user name may use letters, digits, ".", "_", "@" and "-" (up to 64 characters).');
-    if (this.get(username)) throw new Error(`An admin account "${username}" already exists.`);
+  async create(username: string, password?: string, createdBy?: string): Promise<AdminAccount> {
+    if (!ADMIN_USERNAME_RE.test(username)) throw new AdminAccountError('invalid', 'The user name may use letters, digits, ".", "_", "@" and "-" (up to 64 characters).');
+    const taken = () => {
+      if (this.get(username)) throw new AdminAccountError('exists', `An admin account "${username}" already exists.`);
+    };
+    taken();
     if (password !== undefined) {
       const problem = passwordProblem(password, username);
-      if (problem) throw new Error(problem);
+      if (problem) throw new AdminAccountError('invalid', problem);
     }
     const now = new Date().toISOString();
-    const account: AdminAccount = { username, createdAt: now, ...(password !== undefined ? { passwordHash: await hashPassword(password), passwordChangedAt: now } : {}) };
+    const passwordHash = password !== undefined ? await hashPassword(password) : undefined;
+    taken(); // again: another request may have taken the name while this one hashed
+    const account: AdminAccount = { username, createdAt: now, ...(createdBy ? { createdBy } : {}), ...(passwordHash ? { passwordHash, passwordChangedAt: now } : {}) };
     this.data.accounts.push(account);
     try {
       this.write();
@@ -132,11 +175,42 @@ export class AdminAccounts {
     return account;
   }
 
+  /** Removes an account; the last one cannot be removed (nobody could sign in to the console). */
+  remove(username: string): AdminAccount {
+    const account = this.get(username);
+    if (!account) throw new AdminAccountError('missing', `No admin account "${username}".`);
+    if (this.data.accounts.length === 1) throw new AdminAccountError('last', 'This is the only admin account; add another before removing it.');
+    const before = this.data.accounts;
+    this.data.accounts = before.filter((a) => a !== account);
+    try {
+      this.write();
+    } catch (err) {
+      this.data.accounts = before;
+      throw err;
+    }
+    return account;
+  }
+
+  /** Records a successful sign-in (shown on the console's admin accounts page). */
+  recordSignIn(username: string, from: string, at = new Date()): void {
+    const account = this.get(username);
+    if (!account) return;
+    const before = { ...account };
+    account.lastSignInAt = at.toISOString();
+    account.lastSignInFrom = from;
+    try {
+      this.write();
+    } catch (err) {
+      Object.assign(account, before);
+      throw err;
+    }
+  }
+
   async setPassword(username: string, password: string): Promise<void> {
     const account = this.get(username);
-    if (!account) throw new Error(`No admin account "${username}".`);
+    if (!account) throw new AdminAccountError('missing', `No admin account "${username}".`);
     const problem = passwordProblem(password, account.username);
-    if (problem) throw new Error(problem);
+    if (problem) throw new AdminAccountError('invalid', problem);
     const before = { ...account };
     account.passwordHash = await hashPassword(password);
     account.passwordChangedAt = new Date().toISOString();

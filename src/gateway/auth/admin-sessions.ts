@@ -102,11 +102,15 @@ const CODE_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 /**
  * The first-run setup code: printed by `serve` when no admin account exists, usable once, for an
  * hour. 50 random bits, and the lockout allows 5 guesses per 15 minutes per address.
+ *
+ * A right code is claimed at once, synchronously, before the account is hashed and written:
+ * while that runs, the same code is refused (`busy`), so concurrent requests cannot each create
+ * an admin. The claim ends in `consume()` (the account is on disk) or `release()` (it failed).
  */
 export class SetupCode {
   private code?: string;
   private expiresAt = 0;
-  private used = false;
+  private state: 'unused' | 'claimed' | 'used' = 'unused';
 
   constructor(private readonly ttlMs = 3_600_000, private readonly now: () => number = Date.now) {}
 
@@ -116,29 +120,36 @@ export class SetupCode {
     const chars = [...bytes].map((b) => CODE_ALPHABET[b & 31]).join('');
     this.code = `${chars.slice(0, 5)}-${chars.slice(5)}`;
     this.expiresAt = this.now() + this.ttlMs;
-    this.used = false;
+    this.state = 'unused';
     return { code: this.code, expiresAt: new Date(this.expiresAt) };
   }
 
   /** The code while it can still be used (the desktop shell and `serve` show it). */
   current(): { code: string; expiresAt: Date } | undefined {
-    if (!this.code || this.used || this.now() >= this.expiresAt) return undefined;
+    if (!this.code || this.state !== 'unused' || this.now() >= this.expiresAt) return undefined;
     return { code: this.code, expiresAt: new Date(this.expiresAt) };
   }
 
-  /** Checks a typed code (case, spaces and dashes do not matter); `ok` consumes it. */
-  check(typed: string): 'ok' | 'wrong' | 'expired' | 'used' | 'none' {
+  /** Checks a typed code (case, spaces and dashes do not matter) and, when right, claims it. */
+  claim(typed: string): 'ok' | 'wrong' | 'expired' | 'used' | 'busy' | 'none' {
     if (!this.code) return 'none';
-    if (this.used) return 'used';
+    if (this.state === 'used') return 'used';
     if (this.now() >= this.expiresAt) return 'expired';
     const normalize = (s: string) => s.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
     if (!sameSecret(normalize(typed), normalize(this.code))) return 'wrong';
+    if (this.state === 'claimed') return 'busy';
+    this.state = 'claimed';
     return 'ok';
   }
 
-  /** Marks the code used: called once the account it created is on disk. */
+  /** Gives a claimed code back: creating the account failed, the admin may try again. */
+  release(): void {
+    if (this.state === 'claimed') this.state = 'unused';
+  }
+
+  /** Marks the code used: an admin account exists now. */
   consume(): void {
-    this.used = true;
+    this.state = 'used';
   }
 }
 

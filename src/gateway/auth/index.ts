@@ -3,10 +3,12 @@ export { TokenVerifier, createToken, revokeToken, rotateToken, listTokens, creat
 export type { AuthResult, CreatedToken } from './tokens.js';
 export { readAccess, updateAccess, writeFileDurably, ACCESS_FILE } from './access-file.js';
 export type { TokenRecord, ConnectionRecord, AccessData } from './access-file.js';
-export { AdminAccounts, ADMIN_FILE, ADMIN_USERNAME_RE, MIN_PASSWORD_LENGTH, hashPassword, verifyPasswordHash, passwordProblem } from './admin-accounts.js';
+export { AdminAccounts, AdminAccountError, ADMIN_FILE, ADMIN_USERNAME_RE, MIN_PASSWORD_LENGTH, hashPassword, verifyPasswordHash, passwordProblem } from './admin-accounts.js';
 export type { AdminAccount } from './admin-accounts.js';
 export { AdminSessions, SetupCode, LocalLoginTokens, sameSecret } from './admin-sessions.js';
 export type { AdminSession, AdminSessionOptions } from './admin-sessions.js';
-export { LoginThrottle, lockoutMessage } from './admin-lockout.js';
-export type { LockoutOptions, LockoutState } from './admin-lockout.js';
+export { LoginThrottle, lockoutMessage, lastTriesWarning, requestUnlock, SETUP_SCOPE, UNLOCK_FILE } from './admin-lockout.js';
+export type { LockoutOptions, LockoutState, LoginAttempt, Reservation, UnlockRequest } from './admin-lockout.js';
 export { createRequestGuard, parseAllowList, normalizeIp, type RequestGuard, type RequestGuardOptions, type GuardRefusal } from './request-guard.js';
+export { createProxyTrust, compileTrustProxy, type ProxyTrust, type TrustProxySetting } from './proxy-trust.js';
+export { createHostCheck, isLoopbackBind, parseAllowedHost, type HostCheckOptions } from './host-check.js';

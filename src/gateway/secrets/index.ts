@@ -11,8 +11,9 @@ export type { SecretAccount } from './account.js';
 export { SecretStoreError } from './errors.js';
 export type { SecretStoreErrorCode } from './errors.js';
 export type { SecretBackend, SecretBackendSetting, SecretStore, SecretStoreStatus, SecretsLogger } from './types.js';
+export type { KeychainChild, KeychainChildLauncher } from './keychain-store.js';
 
-import { locateKeytar, runKeychainChild } from './keychain-store.js';
+import { defaultKeychainLauncher, locateKeytar, runKeychainChild } from './keychain-store.js';
 import { realIo, replaceFileDurably } from './durable.js';
 import { sealEntry, openEntry, keyIdOf, FORMAT_NAME, FORMAT_VERSION, CIPHER } from './file-format.js';
 
@@ -20,6 +21,7 @@ import { sealEntry, openEntry, keyIdOf, FORMAT_NAME, FORMAT_VERSION, CIPHER } fr
 export const testing = {
   locateKeytar,
   runKeychainChild,
+  defaultKeychainLauncher,
   realIo,
   replaceFileDurably,
   sealEntry,

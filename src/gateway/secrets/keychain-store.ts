@@ -7,11 +7,16 @@
  * the collection is locked. So the probe and `list()` run in a short-lived child process that
  * is killed on a deadline and whose crash costs only itself; get/set/delete run in-process,
  * each raced against a timeout.
+ *
+ * The child is keychain-child.cjs. Under `serve` it runs in Node's own binary; in the desktop app
+ * the Electron shell hands in a launcher built on Electron's utility process, because the app's
+ * runAsNode fuse is off (with it on, any local program could run code as the app and read its
+ * keychain items).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { assertAccount, assertSecretValue, isSecretAccount } from './account.js';
 import { describeCause, SecretStoreError, type SecretStoreErrorCode } from './errors.js';
 import type { SecretBackendSetting, SecretStore, SecretStoreStatus } from './types.js';
@@ -54,26 +59,42 @@ type ChildReport = { ok: true; accounts?: string[] } | { ok: false; stage: 'load
 /** Outcome of a probe or a child-side list. */
 export type KeychainCheck = { ok: true; accounts?: string[] } | { ok: false; reason: string; code: SecretStoreErrorCode };
 
+/** The child's program: a file next to this module (copied to dist by the build). */
+export const KEYCHAIN_CHILD_SCRIPT = fileURLToPath(new URL('./keychain-child.cjs', import.meta.url));
+
+/** A started keychain check: its output, a way to kill it, and its end. */
+export interface KeychainChild {
+  stdout: NodeJS.ReadableStream | null;
+  stderr: NodeJS.ReadableStream | null;
+  kill(): void;
+  /** Once, when the child has ended and its output is read: the exit code, or the signal's name. */
+  onClose(listener: (code: number | null, signal: string | null) => void): void;
+  /** The child could not be started. */
+  onError(listener: (err: Error) => void): void;
+}
+
+/** Starts `script` with `args` in a separate process, with piped stdout and stderr. */
+export type KeychainChildLauncher = (script: string, args: string[]) => KeychainChild;
+
 /**
- * The child's program (CommonJS, run with `node -e`): load keytar, store a random probe value,
- * read it back, delete it; for `list`, then collect account names only (values stay in the child).
+ * Node's own binary, or none inside Electron: there process.execPath is the app itself, and
+ * without ELECTRON_RUN_AS_NODE (a fuse the desktop app turns off) spawning it starts the app again.
  */
-const CHILD_SCRIPT = `
-const [modulePath, service, command, probeAccount] = process.argv.slice(1);
-const done = (report) => process.stdout.write(JSON.stringify(report), () => process.exit(0));
-(async () => {
-  let keytar;
-  try { keytar = require(modulePath); } catch (e) { return done({ ok: false, stage: 'load', message: String((e && e.message) || e) }); }
-  const nonce = require('crypto').randomBytes(16).toString('hex');
-  await keytar.setPassword(service, probeAccount, nonce);
-  const back = await keytar.getPassword(service, probeAccount);
-  await keytar.deletePassword(service, probeAccount);
-  if (back !== nonce) return done({ ok: false, stage: 'keychain', message: 'the keychain did not return the value just stored in it' });
-  if (command !== 'list') return done({ ok: true });
-  const found = await keytar.findCredentials(service);
-  done({ ok: true, accounts: found.map((c) => c.account) });
-})().catch((e) => done({ ok: false, stage: 'keychain', message: String((e && e.message) || e) }));
-`;
+export function defaultKeychainLauncher(versions: Partial<Record<string, string>> = process.versions): KeychainChildLauncher | undefined {
+  if (versions.electron) return undefined;
+  return (script, args) => {
+    const env = { ...process.env };
+    delete env.ELECTRON_RUN_AS_NODE;
+    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    return {
+      stdout: child.stdout,
+      stderr: child.stderr,
+      kill: () => child.kill('SIGKILL'),
+      onClose: (listener) => child.on('close', listener),
+      onError: (listener) => child.on('error', listener),
+    };
+  };
+}
 
 const MAX_CHILD_OUTPUT = 4 * 1024 * 1024;
 
@@ -88,33 +109,38 @@ function probeAccountName(): string {
 }
 
 /** Runs the probe (and for `list` the listing) in a child process killed after `timeoutMs`. */
-export function runKeychainChild(keytarPath: string, service: string, command: 'probe' | 'list', timeoutMs: number): Promise<KeychainCheck> {
+export function runKeychainChild(keytarPath: string, service: string, command: 'probe' | 'list', timeoutMs: number, launch = defaultKeychainLauncher()): Promise<KeychainCheck> {
   return new Promise((resolvePromise) => {
-    // ELECTRON_RUN_AS_NODE lets the same code run under Electron, whose execPath is the app.
-    const child = spawn(process.execPath, ['-e', CHILD_SCRIPT, keytarPath, service, command, probeAccountName()], {
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    if (!launch) {
+      resolvePromise({ ok: false, code: 'keychain-unavailable', reason: 'the desktop app did not provide a way to run the keychain check' });
+      return;
+    }
+    let child: KeychainChild;
+    try {
+      child = launch(KEYCHAIN_CHILD_SCRIPT, [keytarPath, service, command, probeAccountName()]);
+    } catch (err) {
+      resolvePromise({ ok: false, code: 'keychain-error', reason: `the keychain check could not start: ${(err as Error).message}` });
+      return;
+    }
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       if (stdout.length < MAX_CHILD_OUTPUT) stdout += d;
     });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       stderr = (stderr + d).slice(-4096);
     });
     const timer = setTimeout(() => {
       timedOut = true;
-      child.kill('SIGKILL');
+      child.kill();
     }, timeoutMs);
     const finish = (check: KeychainCheck): void => {
       clearTimeout(timer);
       resolvePromise(check);
     };
-    child.on('error', (err) => finish({ ok: false, code: 'keychain-error', reason: `the keychain check could not start: ${err.message}` }));
-    child.on('close', (code, signal) => {
+    child.onError((err) => finish({ ok: false, code: 'keychain-error', reason: `the keychain check could not start: ${err.message}` }));
+    child.onClose((code, signal) => {
       if (timedOut) {
         finish({ ok: false, code: 'keychain-timeout', reason: `the keychain did not answer within ${timeoutMs} ms (a D-Bus session bus or Secret Service that does not respond?)` });
         return;
@@ -164,6 +190,8 @@ export interface KeychainStoreOptions {
   opTimeoutMs: number;
   /** Deadline of the child that lists accounts. */
   listTimeoutMs: number;
+  /** How that child is started (the desktop app's launcher; Node's binary by default). */
+  launchChild?: KeychainChildLauncher;
 }
 
 /** The keychain backend's store. */
@@ -215,7 +243,7 @@ export class KeychainSecretStore implements SecretStore {
 
   async list(): Promise<string[]> {
     this.assertOpen();
-    const check = await this.track(runKeychainChild(this.options.keytarPath, this.options.service, 'list', this.options.listTimeoutMs));
+    const check = await this.track(runKeychainChild(this.options.keytarPath, this.options.service, 'list', this.options.listTimeoutMs, this.options.launchChild ?? defaultKeychainLauncher()));
     if (!check.ok) throw new SecretStoreError(check.code, `Cannot list the secrets in the keychain: ${check.reason}.`);
     return [...new Set((check.accounts ?? []).filter(isSecretAccount))].sort();
   }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { SECRET_SERVICE, secretAccount, parseSecretAccount } from './account.js';
 import { SecretStoreError, type SecretStoreErrorCode } from './errors.js';
 import { openFileSecretStore, SECRETS_FILE } from './file-store.js';
-import { KeychainSecretStore, loadKeytar, locateKeytar, runKeychainChild } from './keychain-store.js';
+import { defaultKeychainLauncher, KeychainSecretStore, loadKeytar, locateKeytar, runKeychainChild, type KeychainChildLauncher } from './keychain-store.js';
 import type { SecretBackendSetting, SecretsLogger, SecretStore } from './types.js';
 
 /** Options of `openSecretStore`. */
@@ -27,6 +27,11 @@ export interface OpenSecretStoreOptions {
   service?: string;
   /** Module specifier of keytar; default `keytar`. Tests name a missing one. */
   keytarModule?: string;
+  /**
+   * Starts the keychain check's child process. Default: Node's own binary; the desktop app
+   * passes one built on Electron's utility process (its runAsNode fuse is off).
+   */
+  launchKeychainChild?: KeychainChildLauncher;
 }
 
 async function fileExists(path: string): Promise<boolean> {
@@ -49,7 +54,8 @@ async function tryKeychain(options: OpenSecretStoreOptions, requested: SecretBac
   if (!located.ok) return { ok: false, code: 'keychain-unavailable', reason: located.reason };
   const probeTimeoutMs = options.probeTimeoutMs ?? 5_000;
   const service = options.service ?? SECRET_SERVICE;
-  const check = await runKeychainChild(located.path, service, 'probe', probeTimeoutMs);
+  const launchChild = options.launchKeychainChild ?? defaultKeychainLauncher();
+  const check = await runKeychainChild(located.path, service, 'probe', probeTimeoutMs, launchChild);
   if (!check.ok) return { ok: false, code: check.code, reason: check.reason };
   let api;
   try {
@@ -57,7 +63,7 @@ async function tryKeychain(options: OpenSecretStoreOptions, requested: SecretBac
   } catch (err) {
     return { ok: false, code: 'keychain-unavailable', reason: `keytar could not be loaded: ${(err as Error).message}` };
   }
-  const store = new KeychainSecretStore({ api, keytarPath: located.path, service, requested, opTimeoutMs: options.opTimeoutMs ?? 10_000, listTimeoutMs: Math.max(probeTimeoutMs, 10_000) });
+  const store = new KeychainSecretStore({ api, keytarPath: located.path, service, requested, opTimeoutMs: options.opTimeoutMs ?? 10_000, listTimeoutMs: Math.max(probeTimeoutMs, 10_000), ...(launchChild ? { launchChild } : {}) });
   return { ok: true, store };
 }
 

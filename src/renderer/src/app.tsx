@@ -11,6 +11,7 @@ import { href, navigate, useRoute, type Route } from './router';
 import { sessionStore } from './state';
 import { Button, Loading, Notice } from './ui';
 import { AccountPage } from './pages/account';
+import { AdminsPage } from './pages/admins';
 import { AuditPage } from './pages/audit';
 import { ConnectionsPage } from './pages/connections';
 import { ConnectorsPage } from './pages/connectors';
@@ -31,6 +32,7 @@ const NAV: Array<{ key: string; label: string; icon: string }> = [
   { key: 'directory', label: 'Users and groups', icon: 'M9 11a4 4 0 1 0 0-8 4 4 0 0 0 0 8zm-7 10a7 7 0 0 1 14 0M17 11a3 3 0 1 0-1-5.8M22 21a6 6 0 0 0-4-5.6' },
   { key: 'outbox', label: 'Outbox', icon: 'M4 13h4l2 3h4l2-3h4M4 13l2-8h12l2 8v6H4z' },
   { key: 'audit', label: 'Audit log', icon: 'M8 4h10v16H6V6zM9 9h6M9 13h6M9 17h3' },
+  { key: 'admins', label: 'Admin accounts', icon: 'M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6zM12 9a2 2 0 1 0 0 4 2 2 0 0 0 0-4z' },
 ];
 
 function Icon(props: { d: string }) {
@@ -62,6 +64,8 @@ function Page(props: { route: Route }) {
       return <AuditPage params={props.route.params} />;
     case 'account':
       return <AccountPage />;
+    case 'admins':
+      return <AdminsPage />;
     case 'setup':
       return <WizardPage />;
     default:
