@@ -17,6 +17,7 @@ import { createToken, readAccess } from '../../src/gateway/auth/index.js';
 import { loadConfig } from '../../src/gateway/config.js';
 import { openFileSecretStore, SECRETS_FILE, type SecretStore } from '../../src/gateway/secrets/index.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
+import { ConsoleClient } from '../helpers/console.js';
 import { PATCH_OP, ScimClient, user, waitFor } from '../helpers/gateway.js';
 
 const BRIDGE = 'urn:ietf:params:scim:schemas:extension:scimbridge:2.0:User';
@@ -29,47 +30,6 @@ class Clock {
   now = () => Date.now() + this.offset;
   advance(ms: number) {
     this.offset += ms;
-  }
-}
-
-/** A browser stand-in: one cookie jar, the CSRF token from the session answers. */
-class ConsoleClient {
-  cookie = '';
-  csrf = '';
-  constructor(readonly base: string) {}
-
-  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
-    const h: Record<string, string> = { ...headers };
-    if (this.cookie) h.Cookie = this.cookie;
-    if (method !== 'GET' && this.csrf && h['X-CSRF-Token'] === undefined) h['X-CSRF-Token'] = this.csrf;
-    if (body !== undefined) h['Content-Type'] ??= 'application/json';
-    const res = await fetch(this.base + path, { method, headers: h, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body), redirect: 'manual' });
-    const setCookie = res.headers.get('set-cookie');
-    if (setCookie) {
-      const m = /scb_session=([^;]*)/.exec(setCookie);
-      if (m) this.cookie = m[1] ? `scb_session=${m[1]}` : '';
-    }
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    if (json?.csrfToken) this.csrf = json.csrfToken;
-    return { status: res.status, headers: res.headers, body: json, text };
-  }
-  get(path: string, headers?: Record<string, string>) {
-    return this.call('GET', path, undefined, headers);
-  }
-  post(path: string, body?: unknown, headers?: Record<string, string>) {
-    return this.call('POST', path, body, headers);
-  }
-  put(path: string, body: unknown) {
-    return this.call('PUT', path, body);
-  }
-  delete(path: string) {
-    return this.call('DELETE', path);
   }
 }
 
