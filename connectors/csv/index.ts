@@ -24,6 +24,7 @@ import {
   type Preview,
   type TargetEntry,
   type TargetGroup,
+  type TargetIdentity,
   type TargetKey,
   type TargetUser,
   type TargetValue,
@@ -230,6 +231,8 @@ export const csvManifest: ConnectorManifest<CsvConfig> = {
     employeeNumber: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber',
     department: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department',
   },
+  // The file the batch job reads; the connector has no secrets.
+  targetIdentity: (c): TargetIdentity => ({ target: `file://${c.path}` }),
 };
 
 function cell(value: TargetValue | undefined, separator: string): string {

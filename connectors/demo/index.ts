@@ -3,6 +3,7 @@
  * memory and provisions nothing real. It implements every capability so the console can show the
  * whole flow (create, deactivate, groups, reconciliation, dry-run) before a real target is set up.
  */
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   AlreadyExistsError,
@@ -66,6 +67,8 @@ class DemoNetworkError extends Error {
 
 /** The in-memory "target system". Tests read it directly to verify what the connector did. */
 export class DemoDirectory {
+  /** Names the directory in the connector's target identity: instances sharing it share a target. */
+  readonly id = randomUUID();
   readonly users = new Map<TargetKey, DemoUserRecord>();
   readonly groups = new Map<TargetKey, DemoGroupRecord>();
   /** When true every call fails like a refused TCP connection. */
@@ -312,5 +315,5 @@ export const demoManifest: ConnectorManifest<DemoConfig> = {
  * which tests inject to read back what the connector did.
  */
 export function createDemoConnector(directory: DemoDirectory = new DemoDirectory()): ConnectorDefinition<DemoConfig> {
-  return defineConnector(demoManifest, () => new DemoConnector(directory));
+  return defineConnector({ ...demoManifest, targetIdentity: () => ({ target: `memory://${directory.id}` }) }, () => new DemoConnector(directory));
 }

@@ -4,8 +4,8 @@
  */
 import { FilterParser, type Filter } from 'ldapts';
 import { z } from 'zod';
-import { secret } from '../sdk/index.js';
-import { parseDN, parseTemplate, type DnTemplate } from './dn.js';
+import { normalizeEndpoint, secret, type TargetIdentity } from '../sdk/index.js';
+import { normalizeDN, parseDN, parseTemplate, type DnTemplate } from './dn.js';
 
 const ATTRIBUTE = /^[A-Za-z][A-Za-z0-9-]*$/;
 const attributeName = z.string().regex(ATTRIBUTE, 'an LDAP attribute name (letters, digits, "-")');
@@ -277,4 +277,16 @@ export function resolveConfig(c: LdapConfig): ResolvedConfig {
     if (emptyMember) resolved.groups.emptyMember = emptyMember;
   }
   return resolved;
+}
+
+/**
+ * Where an instance points: the first server of `url` and the naming context its users live in
+ * (the DC parts of users.baseDN, so two instances on different OUs of one directory still count
+ * as one target); the bind password goes to every server of `url`.
+ */
+export function ldapTargetIdentity(c: LdapConfig): TargetIdentity {
+  const servers = (Array.isArray(c.url) ? c.url : [c.url]).map((u) => normalizeEndpoint(u));
+  const dcs = parseDN(c.users.baseDN).flat().filter((a) => a.type.toLowerCase() === 'dc');
+  const context = dcs.length > 0 ? dcs.map((a) => `dc=${a.value.toLowerCase()}`).join(',') : normalizeDN(c.users.baseDN);
+  return { target: `${servers[0]}/${context}`, endpoints: servers };
 }

@@ -36,7 +36,7 @@ import {
   type TestResult,
   type UserQuery,
 } from '../sdk/index.js';
-import { ldapConfigSchema, PROFILE_MAPPING, resolveConfig, SHARED_MAPPING, type LdapConfig, type ResolvedConfig } from './config.js';
+import { ldapConfigSchema, ldapTargetIdentity, PROFILE_MAPPING, resolveConfig, SHARED_MAPPING, type LdapConfig, type ResolvedConfig } from './config.js';
 import { isUnder, MissingPlaceholderError, normalizeDN, parseDN, renderTemplate, sameDN, withParent } from './dn.js';
 import { connectFailure, LDAP, operationFailure, resultCode, type ConnectStep, type ErrorContext } from './errors.js';
 
@@ -76,6 +76,7 @@ const manifest: ConnectorManifest<LdapConfig> = {
   },
   // Attributes both profiles have; PROFILE_MAPPING lists each profile's additions (see README).
   defaultMapping: SHARED_MAPPING,
+  targetIdentity: ldapTargetIdentity,
 };
 
 /** Builds ldapts clients; tests may wrap it. */

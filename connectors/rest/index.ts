@@ -10,6 +10,7 @@ import {
   NotFoundError,
   PermanentError,
   defineConnector,
+  normalizeEndpoint,
   secret,
   type Connector,
   type ConnectorCapabilities,
@@ -23,6 +24,7 @@ import {
   type PreviewRequest,
   type TargetEntry,
   type TargetGroup,
+  type TargetIdentity,
   type TargetKey,
   type TargetUser,
   type TargetValue,
@@ -214,6 +216,18 @@ const BASE_CAPABILITIES: ConnectorCapabilities = {
   passwords: false,
 };
 
+/**
+ * Where an instance points: baseUrl (server and path prefix). Its credentials go to baseUrl's
+ * server and, with OAuth2, to the token URL's: both count when deciding whether a saved secret
+ * may stay.
+ */
+function restTargetIdentity(c: RestConfig): TargetIdentity {
+  const server = normalizeEndpoint(c.baseUrl);
+  const endpoints = [server];
+  if (c.auth.type === 'oauth2') endpoints.push(normalizeEndpoint(c.auth.tokenUrl));
+  return { target: `${server}${new URL(c.baseUrl).pathname.replace(/\/+$/, '')}`, endpoints };
+}
+
 /** The `rest` manifest, with every capability a configuration may enable. */
 export const restManifest: ConnectorManifest<RestConfig> = {
   type: 'rest',
@@ -232,6 +246,7 @@ export const restManifest: ConnectorManifest<RestConfig> = {
     employeeNumber: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber',
     department: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department',
   },
+  targetIdentity: restTargetIdentity,
 };
 
 /** Dependencies the connector takes from its factory (tests wrap fetch to count or observe calls). */

@@ -24,6 +24,7 @@ import {
   type SecretReader,
   type TargetEntry,
   type TargetGroup,
+  type TargetIdentity,
   type TargetKey,
   type TargetUser,
   type TestResult,
@@ -104,6 +105,22 @@ const BASE_CAPABILITIES: ConnectorCapabilities = {
   passwords: false,
 };
 
+/**
+ * Where an instance points: the command line it runs. Its credentials are handed to that process,
+ * so anything that changes what runs (command, arguments, working directory, environment) counts
+ * as another endpoint: saved credentials must be typed again.
+ */
+function scriptTargetIdentity(c: ScriptConfig): TargetIdentity {
+  const run = {
+    command: c.command,
+    args: c.args,
+    cwd: c.cwd ?? dirname(c.command),
+    env: Object.entries(c.env).sort(([a], [b]) => (a < b ? -1 : 1)),
+    inheritEnv: [...new Set(c.inheritEnv)].sort(),
+  };
+  return { target: `script:${[c.command, ...c.args].join(' ')}`, endpoints: [`script:${JSON.stringify(run)}`] };
+}
+
 /** The `script` manifest, with every capability a configuration may enable. */
 export const scriptManifest: ConnectorManifest<ScriptConfig> = {
   type: 'script',
@@ -121,6 +138,7 @@ export const scriptManifest: ConnectorManifest<ScriptConfig> = {
     employeeNumber: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber',
     department: 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department',
   },
+  targetIdentity: scriptTargetIdentity,
 };
 
 /** What the script receives on stdin. */

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConnectorError, NotFoundError, TransientError } from './errors.js';
 import { createConnectorHost, type ApplyResult, type ConnectorHost } from './host.js';
+import { resolveTargetIdentity } from './identity.js';
 import type {
   ConnectorCapabilities,
   ConnectorDefinition,
@@ -159,6 +160,15 @@ export function runConnectorConformance<C>(
       const result = await host.test();
       expect(result.ok, result.message).toBe(true);
       expect(result.message).toContain(setup.hostLabel);
+    });
+
+    it('states where the configuration under test points (target identity), from the stored form', async (ctx) => {
+      const manifest = setup.definition.manifest;
+      if (!manifest.targetIdentity) ctx.skip('no targetIdentity: the gateway cannot recognize shared targets, and asks for the secrets again on any change');
+      const identity = resolveTargetIdentity(manifest, setup.config);
+      expect(identity.target, 'targetIdentity must return a target for the configuration under test (secret fields absent)').toBeTruthy();
+      expect(identity.endpoints!.length).toBeGreaterThan(0);
+      expect(resolveTargetIdentity(manifest, structuredClone(setup.config)), 'the same configuration must give the same identity').toEqual(identity);
     });
 
     it('test() with a wrong secret fails and names the target', async (ctx) => {

@@ -52,6 +52,7 @@ export function manifestProblems(manifest: ConnectorManifest<unknown>): string[]
       problems.push(`configSchema cannot be inspected for secret fields: ${(err as Error).message}`);
     }
   }
+  if (manifest.targetIdentity !== undefined && typeof manifest.targetIdentity !== 'function') problems.push('targetIdentity must be a function of the config');
   const caps = manifest.capabilities ?? {};
   for (const name of Object.keys(caps)) {
     if (!(name in CAPABILITY_METHODS)) problems.push(`unknown capability "${name}"`);

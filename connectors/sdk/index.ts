@@ -20,6 +20,7 @@ export type {
   SecretReader,
   TargetEntry,
   TargetGroup,
+  TargetIdentity,
   TargetKey,
   TargetUser,
   TargetValue,
@@ -52,6 +53,7 @@ export {
   type SecretMeta,
 } from './secrets.js';
 export { CAPABILITY_METHODS, defineConnector, validateConnector } from './define.js';
+export { newEndpoints, normalizeEndpoint, resolveTargetIdentity, secretsMayFollow, type ResolvedTargetIdentity } from './identity.js';
 export {
   NETWORK_ERROR_CODES,
   OPERATION_CAPABILITY,

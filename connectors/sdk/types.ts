@@ -72,6 +72,29 @@ export interface ConnectorManifest<C> {
    * it key by key. Without it the gateway's generic mapping applies (see docs/connectors.md).
    */
   defaultMapping?: Record<string, string>;
+  /**
+   * Where an instance with this configuration points (secret fields absent), normalized so that
+   * two configurations compare as strings. The gateway uses it to find instances of different
+   * connections that write the same accounts (claim protection across connections, a warning to
+   * the admin), and to decide when saved secrets must be typed again: a secret is only sent to the
+   * endpoints it was entered for. Without it, any change of the configuration needs the secrets
+   * again. See docs/connectors.md.
+   */
+  targetIdentity?(config: C): TargetIdentity;
+}
+
+/** What `targetIdentity` returns: normalized (lower-case scheme and host, port spelled out). */
+export interface TargetIdentity {
+  /**
+   * The accounts the instance writes, e.g. `ldap://dir.example.org:389/dc=example,dc=org`:
+   * instances of any type with the same `target` are taken to write the same accounts.
+   */
+  target: string;
+  /**
+   * Every endpoint the instance sends a secret to (servers, a token URL, a command line); just
+   * `[target]` when left out.
+   */
+  endpoints?: string[];
 }
 
 /** Structured log calls; the host redacts secrets from the message and the fields. */

@@ -4,8 +4,9 @@
  * templated statements per operation. Everything an admin can get wrong is refused here, at
  * start-up, with the key named: a bad identifier, a misspelled placeholder, a missing setting.
  */
+import { resolve } from 'node:path';
 import { z } from 'zod';
-import { secret } from '../sdk/index.js';
+import { normalizeEndpoint, secret, type TargetIdentity } from '../sdk/index.js';
 import { identifierProblem, tableNameProblem } from './identifiers.js';
 import { compileStatement, TemplateError } from './placeholders.js';
 import type { Dialect } from './drivers.js';
@@ -195,6 +196,18 @@ export type TableModeConfig = z.infer<typeof tableModeSchema>;
 /** `mariadb` is `mysql` for the driver. */
 export function normalizeDialect(d: SqlConfig['dialect']): Dialect {
   return d === 'mariadb' ? 'mysql' : d;
+}
+
+/**
+ * Where an instance points: the server and database (`postgres://db.example.org:5432/hr`), or the
+ * SQLite file. The password is typed again for another database too, not only another server.
+ */
+export function sqlTargetIdentity(c: SqlConfig): TargetIdentity {
+  const dialect = normalizeDialect(c.dialect);
+  if (dialect === 'sqlite') return { target: `sqlite://${resolve(c.connection.file ?? '')}` };
+  const host = c.connection.host ?? '';
+  const server = normalizeEndpoint(`${dialect}://${host.includes(':') ? `[${host}]` : host}`, c.connection.port);
+  return { target: `${server}/${c.connection.database ?? ''}` };
 }
 
 /** A statement config as a list. */

@@ -23,7 +23,7 @@ import {
   type TestResult,
   type UserQuery,
 } from '../sdk/index.js';
-import { normalizeDialect, sqlConfigSchema, type SqlConfig } from './config.js';
+import { normalizeDialect, sqlConfigSchema, sqlTargetIdentity, type SqlConfig } from './config.js';
 import { driverLabel, openDriver, type Dialect, type DriverSettings, type SqlDriver } from './drivers.js';
 import { classifySqlError, type ErrorContext } from './errors.js';
 import type { PlannedOperation, SqlMode, UserWriteKind } from './mode.js';
@@ -70,7 +70,7 @@ export const sqlManifest: ConnectorManifest<SqlConfig> = {
     title: 'title',
     department: `${ENTERPRISE}:department`,
     employee_number: `${ENTERPRISE}:employeeNumber`,
-  },
+  },  targetIdentity: sqlTargetIdentity,
 };
 
 /** Key returned for a group when no groups table or statements are configured. */

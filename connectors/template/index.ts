@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import {
   defineConnector,
+  normalizeEndpoint,
   NotFoundError,
   PermanentError,
   secret,
@@ -177,6 +178,9 @@ export const templateManifest: ConnectorManifest<TemplateConfig> = {
     dryRun: true,
     passwords: false,
   },
+  // Where an instance points (docs/connectors.md#target-identity): the accounts it writes, and
+  // where its API key goes. A saved key is only sent to these endpoints; another host needs it again.
+  targetIdentity: (c) => ({ target: normalizeEndpoint(c.baseUrl), endpoints: [normalizeEndpoint(c.baseUrl)] }),
 };
 
 /** Creates the template definition; pass a fake `http` in tests, the real fetch in production. */

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, configSchema, limitsSchema, loadConfig } from './config.js';
+import { SECRET_ENV_PREFIX } from './provisioning/connector-secrets.js';
 
 describe('loadConfig', () => {
   it('uses defaults, then file, then environment, then flags', () => {
@@ -28,6 +29,16 @@ describe('loadConfig', () => {
   ])('refuses bad values naming the key and source: %j', (opts, message) => {
     expect(() => loadConfig(opts as never)).toThrow(ConfigError);
     expect(() => loadConfig(opts as never)).toThrow(message);
+  });
+
+  it('leaves SCIM_BRIDGE_SECRET_* to connector secrets: never a setting, never refused as an unknown one', () => {
+    const c = loadConfig({ env: { SCIM_BRIDGE_SECRET_LDAP_BIND_PASSWORD: 'x', SCIM_BRIDGE_ADMIN_PORT: '9101' }, flags: { dataDir: tmpdir() } });
+    expect(c.adminPort).toBe(9101);
+    // No setting may ever be named so that a connector's {"$env"} reference could read it.
+    const camel = (k: string) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+    const names = [...Object.keys(configSchema.shape).map((k) => `SCIM_BRIDGE_${camel(k)}`), ...Object.keys(limitsSchema.shape).map((k) => `SCIM_BRIDGE_LIMITS_${camel(k)}`)];
+    expect(names).toContain('SCIM_BRIDGE_SECRETS_BACKEND');
+    expect(names.filter((n) => n.startsWith(SECRET_ENV_PREFIX))).toEqual([]);
   });
 
   it('refuses unknown keys in a config file', () => {

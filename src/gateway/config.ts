@@ -10,6 +10,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { policySchema } from './provisioning/policies.js';
 import { connectorInstanceSchema } from './provisioning/connectors.js';
+import { SECRET_ENV_PREFIX } from './provisioning/connector-secrets.js';
 import { parseAllowList } from './auth/request-guard.js';
 import { compileTrustProxy } from './auth/proxy-trust.js';
 import { parseAllowedHost } from './auth/host-check.js';
@@ -239,7 +240,8 @@ function fromEnvironment(env: NodeJS.ProcessEnv): { values: Record<string, unkno
     else known.set(envKeyFor([key]), [key]);
   }
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('SCIM_BRIDGE_') || raw === undefined || NON_KEY_ENV.has(name)) continue;
+    // SCIM_BRIDGE_SECRET_* hold connector secrets named by {"$env"} references, not settings.
+    if (!name.startsWith('SCIM_BRIDGE_') || raw === undefined || NON_KEY_ENV.has(name) || name.startsWith(SECRET_ENV_PREFIX)) continue;
     const path = known.get(name);
     if (!path) {
       throw new ConfigError(`Unknown environment variable ${name}. Known: ${[...known.keys()].join(', ')}.`);

@@ -304,6 +304,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         store,
         connectorsOf: (c) => connections.connectorsOf(c),
         instance: (id) => connections.instances.get(id),
+        peersOf: (id) => connections.peersOf(id),
         target: (id) => connections.target(id),
         isSync: (id) => connections.connectorConfig(id)?.mode === 'sync',
         policyFor: (c) => connections.policyOf(c),

@@ -265,6 +265,40 @@ describe.skipIf(!chromiumAvailable())('connections, connectors and users in the 
     await shot(page, '50-user-refused');
   });
 
+  it('warns when connectors of two connections write to the same target: on save, on the connector and on Status', async () => {
+    const { page } = browser;
+    await page.goto(`${rig.gateway.adminUrl}/#/connectors`);
+    await page.getByRole('button', { name: 'Add connector' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add a connector' });
+    await dialog.getByLabel('Connection', { exact: true }).selectOption('sales');
+    await dialog.getByLabel('Id', { exact: true }).fill('sales-store');
+    await dialog.getByLabel('Access key').fill(ACCESS_KEY);
+    await dialog.getByRole('button', { name: 'Add connector' }).click();
+    // The demo connectors of this console share one directory: warehouse (default) writes there too.
+    await page.getByText('Connector sales-store saved and restarted. It writes to the same target as a connector of another connection: see its card.').waitFor();
+    const card = page.locator('.connector-card', { hasText: 'sales-store' });
+    await card.getByText('Shares its target with warehouse (default)').waitFor();
+    await card.getByText(/Connector sales-store writes to the same target as warehouse \(connection default\): memory:\/\//).waitFor();
+    await shot(page, '53-connector-shared-target');
+    await page.goto(`${rig.gateway.adminUrl}/#/`);
+    await page.getByText('Connectors of different connections write to the same target').waitFor();
+    // This connection links existing accounts (its policy, set above): the warning says it takes the other's over.
+    await page.getByText(/Connectors warehouse \(connection default\), sales-store \(connection sales\) write to the same target: .*Connection sales takes over existing accounts/).waitFor();
+    await shot(page, '54-status-shared-target');
+
+    // Removed: the warning goes, and its secret with it.
+    await page.goto(`${rig.gateway.adminUrl}/#/connectors`);
+    await card.getByRole('button', { name: 'Remove sales-store' }).click();
+    await page.getByRole('dialog', { name: 'Remove connector sales-store?' }).getByText('its saved secrets are deleted').waitFor();
+    await page.getByRole('dialog', { name: 'Remove connector sales-store?' }).getByRole('button', { name: 'Remove' }).click();
+    await page.getByText('Connector sales-store removed').waitFor();
+    expect(await rig.gateway.secrets!.has('sales-store:accessKey')).toBe(false);
+    await page.goto(`${rig.gateway.adminUrl}/#/`);
+    await page.getByRole('heading', { name: 'Status', level: 1 }).waitFor();
+    await page.getByText('SCIM base URL').first().waitFor();
+    expect(await page.getByText('Connectors of different connections write to the same target').count()).toBe(0);
+  });
+
   it('reads well at 400 px: the connector and policy forms fit, with the keyboard', async () => {
     const { page } = browser;
     await page.setViewportSize({ width: 400, height: 800 });

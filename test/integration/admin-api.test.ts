@@ -17,7 +17,7 @@ import { createToken, readAccess } from '../../src/gateway/auth/index.js';
 import { loadConfig } from '../../src/gateway/config.js';
 import { openFileSecretStore, SECRETS_FILE, type SecretStore } from '../../src/gateway/secrets/index.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
-import { ConsoleClient } from '../helpers/console-client.js';
+import { ConsoleClient } from '../helpers/console.js';
 import { PATCH_OP, ScimClient, user, waitFor } from '../helpers/gateway.js';
 
 const BRIDGE = 'urn:ietf:params:scim:schemas:extension:scimbridge:2.0:User';

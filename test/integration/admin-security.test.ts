@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConsoleClient, rawRequest } from '../helpers/console-client.js';
+import { ConsoleClient, rawRequest } from '../helpers/console.js';
 import { runCli } from '../helpers/cli.js';
 import { startTestGateway, user, waitFor, type TestGateway } from '../helpers/gateway.js';
 

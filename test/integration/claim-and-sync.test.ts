@@ -12,6 +12,8 @@ const claimDir = new DemoDirectory();
 const linkDir = new DemoDirectory();
 const syncDir = new DemoDirectory();
 const lateDir = new DemoDirectory();
+/** One target that two connections (two IdP tenants) both write to. */
+const sharedDir = new DemoDirectory();
 
 /** A target that refuses every create: stands in for a legacy system's validation rule. */
 const refusing = defineConnector(
@@ -41,6 +43,7 @@ const types = new Map<string, () => ConnectorDefinition<unknown>>([
   ['demo-sync', () => ({ ...createDemoConnector(syncDir), manifest: { ...createDemoConnector(syncDir).manifest, type: 'demo-sync' } }) as unknown as ConnectorDefinition<unknown>],
   ['refusing', () => refusing as unknown as ConnectorDefinition<unknown>],
   ['demo-late', () => ({ ...createDemoConnector(lateDir), manifest: { ...createDemoConnector(lateDir).manifest, type: 'demo-late' } }) as unknown as ConnectorDefinition<unknown>],
+  ['demo-shared', () => ({ ...createDemoConnector(sharedDir), manifest: { ...createDemoConnector(sharedDir).manifest, type: 'demo-shared' } }) as unknown as ConnectorDefinition<unknown>],
 ]);
 
 let gw: TestGateway;
@@ -48,6 +51,9 @@ let claim: ScimClient;
 let link: ScimClient;
 let sync: ScimClient;
 let strict: ScimClient;
+let tenantA: ScimClient;
+let tenantB: ScimClient;
+let tenantLink: ScimClient;
 
 beforeAll(async () => {
   gw = await startTestGateway(
@@ -57,6 +63,9 @@ beforeAll(async () => {
         claimlink: { policies: { existingAccounts: 'link' }, connectors: [{ id: 'link-1', type: 'demo-link' }] },
         sync: { connectors: [{ id: 'sync-1', type: 'demo-sync', mode: 'sync' }] },
         strict: { connectors: [{ id: 'strict-1', type: 'refusing', mode: 'sync' }] },
+        'tenant-a': { connectors: [{ id: 'shared-a', type: 'demo-shared' }] },
+        'tenant-b': { connectors: [{ id: 'shared-b', type: 'demo-shared' }] },
+        'tenant-link': { policies: { existingAccounts: 'link' }, connectors: [{ id: 'shared-link', type: 'demo-shared' }] },
       },
     },
     { connectorTypes: types },
@@ -65,6 +74,9 @@ beforeAll(async () => {
   link = gw.clientFor('claimlink');
   sync = gw.clientFor('sync');
   strict = gw.clientFor('strict');
+  tenantA = gw.clientFor('tenant-a');
+  tenantB = gw.clientFor('tenant-b');
+  tenantLink = gw.clientFor('tenant-link');
 });
 afterAll(async () => gw.stop());
 
@@ -89,8 +101,17 @@ describe('claim protection', () => {
     expect((await claim.post('/Users', user('free@example.com'))).status).toBe(201);
   });
 
+  it('refuses an account with the same externalId that carries another SCIM id: not this user\'s, whoever made it', async () => {
+    claimDir.users.set('users/other-install@example.com', { scimId: 'earlier-install', externalId: 'okta-00u9', userName: 'other-install@example.com', active: true, attributes: {} });
+    const r = await claim.post('/Users', user('mine@example.com', { externalId: 'okta-00u9' }));
+    expect(r.status).toBe(409);
+    expect(r.body.detail).toMatch(/carries the SCIM id earlier-install, which is not this user's.*existingAccounts/);
+    expect(claimDir.users.get('users/other-install@example.com')?.scimId).toBe('earlier-install');
+  });
+
   it('links an account that carries the same externalId: it is this IdP\'s user, renamed', async () => {
-    claimDir.users.set('users/old-name@example.com', { scimId: 'earlier-install', externalId: 'okta-00u1', userName: 'old-name@example.com', active: true, attributes: {} });
+    // No gateway SCIM id stored with it (an empty one reads as none).
+    claimDir.users.set('users/old-name@example.com', { scimId: '', externalId: 'okta-00u1', userName: 'old-name@example.com', active: true, attributes: {} });
     const r = await claim.post('/Users', user('new-name@example.com', { externalId: 'okta-00u1' }));
     expect(r.status).toBe(201);
     await waitFor(async () => (await pending('claim-1')) === 0, 5_000, 'the delivery');
@@ -180,5 +201,44 @@ describe('sync mode', () => {
     expect(r.body).toMatchObject({ scimType: 'invalidValue' });
     expect(r.body.detail).toMatch(/connector "strict-1" refused the change: employee number is required for no-number@example.com/);
     expect((await strict.get(filterBy('no-number@example.com'))).body.totalResults).toBe(0);
+  });
+});
+
+describe('claim protection across connections that write the same target', () => {
+  const deliveredTo = async (connector: string) => waitFor(async () => (await pending(connector)) === 0, 5_000, `the delivery to ${connector}`);
+
+  it('refuses an account another connection manages, found by externalId or by userName, and tells the IdP nothing of it', async () => {
+    const ceo = await tenantA.post('/Users', user('ceo@a.example', { externalId: 'a-0001', displayName: 'CEO' }));
+    expect(ceo.status).toBe(201);
+    await deliveredTo('shared-a');
+    for (const body of [user('mallory@b.example', { externalId: 'a-0001' }), user('ceo@a.example')]) {
+      const r = await tenantB.post('/Users', body);
+      expect(r.status).toBe(409);
+      expect(r.body.detail).toMatch(/connector "shared-b" and is managed by another connection/);
+      expect(r.body.detail).not.toMatch(/tenant-a|users\//);
+    }
+    expect(sharedDir.users.get('users/ceo@a.example')).toMatchObject({ scimId: ceo.body.id, attributes: expect.objectContaining({ displayName: 'CEO' }) });
+    expect(sharedDir.users.has('users/mallory@b.example')).toBe(false);
+  });
+
+  it('dead-letters the takeover at delivery when the target could not be searched at create time', async () => {
+    sharedDir.down = true;
+    const r = await tenantB.post('/Users', user('mallory2@b.example', { externalId: 'a-0001' }));
+    sharedDir.down = false;
+    expect(r.status).toBe(201); // a target that is down never fails the IdP
+    gw.gateway.outbox.kick();
+    await waitFor(async () => (await gw.gateway.store.outboxList({ connector: 'shared-b', state: 'dead' })).length === 1, 15_000, 'the dead letter');
+    const [dead] = await gw.gateway.store.outboxList({ connector: 'shared-b', state: 'dead' });
+    expect(dead.lastError).toMatch(/users\/ceo@a\.example, found by externalId.*linked to a user of connection "tenant-a".*not taken over/);
+    expect(sharedDir.users.get('users/ceo@a.example')?.attributes.displayName).toBe('CEO');
+    expect(sharedDir.users.has('users/mallory2@b.example')).toBe(false);
+  });
+
+  it('takes the account over only where the connection\'s policy says link', async () => {
+    const r = await tenantLink.post('/Users', user('ceo-copy@link.example', { externalId: 'a-0001', displayName: 'Adopted' }));
+    expect(r.status).toBe(201);
+    await deliveredTo('shared-link');
+    expect(await gw.gateway.store.linkOf('shared-link', r.body.id)).toBe('users/ceo-copy@link.example');
+    expect([...sharedDir.users.values()].filter((u) => u.externalId === 'a-0001').map((u) => u.userName)).toEqual(['ceo-copy@link.example']);
   });
 });

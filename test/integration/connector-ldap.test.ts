@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP_SCHEMA, PATCH_OP, startTestGateway, user, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startSlapd, type Slapd } from '../servers/slapd.js';
 
-const ENV = 'SCIM_BRIDGE_TEST_LDAP_BIND_PASSWORD';
+const ENV = 'SCIM_BRIDGE_SECRET_TEST_LDAP_BIND_PASSWORD';
 let slapd: Slapd;
 let gw: TestGateway;
 let admin: Client;

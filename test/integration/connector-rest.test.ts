@@ -8,7 +8,7 @@ import { legacyApiConfig } from '../../connectors/rest/legacy-api.fixture.js';
 import { GROUP_SCHEMA, PATCH_OP, startTestGateway, user, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { startLegacyApi, type LegacyAccount, type LegacyApi } from '../servers/legacy-api.js';
 
-const PASSWORD_ENV = 'SCIM_BRIDGE_TEST_LEGACY_API_PASSWORD';
+const PASSWORD_ENV = 'SCIM_BRIDGE_SECRET_TEST_LEGACY_API_PASSWORD';
 const PASSWORD = 'e2e-Legacy-Pa55!';
 
 let api: LegacyApi;

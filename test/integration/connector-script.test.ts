@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP_SCHEMA, PATCH_OP, startTestGateway, user, waitFor, type TestGateway } from '../helpers/gateway.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../connectors/script/examples/jsonl-store.mjs', import.meta.url));
-const KEY_ENV = 'SCIM_BRIDGE_TEST_SCRIPT_KEY';
+const KEY_ENV = 'SCIM_BRIDGE_SECRET_TEST_SCRIPT_KEY';
 const ACCESS_KEY = 'e2e-store-K3y';
 
 let base: string;

@@ -60,17 +60,17 @@ beforeAll(async () => {
     await pg.admin(sql, [], 'hard');
   }
   for (const sql of MARIA_TABLES) await maria.admin(sql);
-  process.env.SQL_E2E_PG_PASSWORD = pg.password;
-  process.env.SQL_E2E_MARIA_PASSWORD = maria.password;
+  process.env.SCIM_BRIDGE_SECRET_SQL_E2E_PG = pg.password;
+  process.env.SCIM_BRIDGE_SECRET_SQL_E2E_MARIA = maria.password;
   gw = await startTestGateway({
     connections: {
       default: {
         connectors: [
-          { id: 'sql-pg', type: 'sql', config: tableConfig('postgres', pg.port, 'app', 'SQL_E2E_PG_PASSWORD') },
-          { id: 'sql-maria', type: 'sql', config: tableConfig('mariadb', maria.port, 'app', 'SQL_E2E_MARIA_PASSWORD') },
+          { id: 'sql-pg', type: 'sql', config: tableConfig('postgres', pg.port, 'app', 'SCIM_BRIDGE_SECRET_SQL_E2E_PG') },
+          { id: 'sql-maria', type: 'sql', config: tableConfig('mariadb', maria.port, 'app', 'SCIM_BRIDGE_SECRET_SQL_E2E_MARIA') },
         ],
       },
-      hard: { policies: { deleteMode: 'hard' }, connectors: [{ id: 'sql-pg-hard', type: 'sql', config: tableConfig('postgres', pg.port, 'hard', 'SQL_E2E_PG_PASSWORD') }] },
+      hard: { policies: { deleteMode: 'hard' }, connectors: [{ id: 'sql-pg-hard', type: 'sql', config: tableConfig('postgres', pg.port, 'hard', 'SCIM_BRIDGE_SECRET_SQL_E2E_PG') }] },
     },
   });
 }, 60_000);
@@ -78,8 +78,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.stop();
   await Promise.allSettled([pg?.close(), maria?.close()]);
-  delete process.env.SQL_E2E_PG_PASSWORD;
-  delete process.env.SQL_E2E_MARIA_PASSWORD;
+  delete process.env.SCIM_BRIDGE_SECRET_SQL_E2E_PG;
+  delete process.env.SCIM_BRIDGE_SECRET_SQL_E2E_MARIA;
 });
 
 async function drained(): Promise<void> {

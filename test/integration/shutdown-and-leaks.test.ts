@@ -30,8 +30,8 @@ describe('clean shutdown and secrets hygiene', () => {
       SCIM_BRIDGE_LOG_LEVEL: 'debug',
       SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '0',
       SCIM_BRIDGE_SECRETS_BACKEND: 'file',
-      DEMO_ACCESS_KEY: SECRET,
-      SCIM_BRIDGE_CONNECTIONS: JSON.stringify({ default: { connectors: [{ id: 'demo-s', type: 'demo', config: { accessKey: { $env: 'DEMO_ACCESS_KEY' } } }] } }),
+      SCIM_BRIDGE_SECRET_DEMO_ACCESS_KEY: SECRET,
+      SCIM_BRIDGE_CONNECTIONS: JSON.stringify({ default: { connectors: [{ id: 'demo-s', type: 'demo', config: { accessKey: { $env: 'SCIM_BRIDGE_SECRET_DEMO_ACCESS_KEY' } } }] } }),
     };
     const args = ['--data-dir', dataDir, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'];
     const first = await startServe(args, env);

@@ -82,6 +82,8 @@ export interface StatusInfo {
   /** All connections together, last 60 minutes. */
   traffic: TrafficPoint[];
   connections: ConnectionStatus[];
+  /** Targets that connectors of more than one connection write to: the admin should know. */
+  sharedTargets: SharedTargetInfo[];
   keychain: KeychainState;
   /** The audit chain: the last check the console ran, or the one made when the gateway started (`fromStart`). */
   audit: { ok: boolean; records?: number; problem?: string; checkedAt: string; fromStart?: boolean };
@@ -196,12 +198,27 @@ export interface ConnectorInfo {
   mapping: Record<string, MappingRuleView>;
   outbox: { pending: number; failing: number; dead: number };
   secrets: SecretFieldState[];
+  /** Connectors of other connections write to the same target as this one. */
+  sharedTarget?: { target: string; with: Array<{ id: string; connection: string }>; message: string };
+}
+
+/** Connectors of different connections that write the same target (equal target identities). */
+export interface SharedTargetInfo {
+  target: string;
+  /** Sorted by connection, then id. */
+  connectors: Array<{ id: string; connection: string }>;
+  /** Connections among them whose existingAccounts policy is `link`: they take over the others' accounts. */
+  linking: string[];
+  /** The warning, for the admin. */
+  message: string;
 }
 
 /** PUT /api/connections/:name/connectors/:id: the connection, and how the saved connector started. */
 export interface ConnectorSaved {
   connection: ConnectionInfo;
   connector: { id: string; state: 'running' | 'failed' | 'stopped'; error?: string };
+  /** What the admin should know about the saved connector: it shares its target with another connection's. */
+  warnings: string[];
 }
 
 export interface TestOutcome {

@@ -35,6 +35,10 @@ export interface ConnectionsApi {
   policyOf?(name: string): Record<string, unknown>;
   connectorsOf?(name: string): readonly string[];
   status?(): Array<{ id: string; connection: string; type: string; state: string; error?: string; since?: string }>;
+  /** A saved connector's configuration as stored (secret fields are references). */
+  connectorConfig?(id: string): { type: string; config?: unknown } | undefined;
+  /** Targets that connectors of more than one connection write to. */
+  sharedTargets?(): Array<{ target: string; connectors: Array<{ id: string; connection: string }>; linking: string[] }>;
 }
 
 /**

@@ -84,7 +84,8 @@ export function adminErrorHandler(logger: { error(o: object, msg?: string): void
     const status = statusOf(err);
     if (status) {
       const code = status === 404 ? 'not_found' : status === 409 ? 'conflict' : 'invalid';
-      res.status(status).json(errorBody(code, (err as Error).message));
+      const field = (err as { field?: unknown }).field;
+      res.status(status).json(errorBody(code, (err as Error).message, typeof field === 'string' ? field : undefined));
       return;
     }
     logger.error({ err, method: req.method, path: req.path }, 'admin API request failed');

@@ -1,7 +1,8 @@
-/** Read models the routes share: connections from every source, token states, outbox counts. */
+/** Read models the routes share: connections from every source, token states, outbox counts, shared targets. */
 import { readAccess, type AccessData, type TokenRecord } from '../auth/index.js';
+import { sharedTargetMessage } from '../provisioning/index.js';
 import type { OutboxEntry } from '../store/index.js';
-import type { ConnectionInfo, ConnectorConfigView, TokenInfo, TokenState } from './api-types.js';
+import type { ConnectionInfo, ConnectorConfigView, SharedTargetInfo, TokenInfo, TokenState } from './api-types.js';
 import type { AdminContext, ConnectionViewLike } from './context.js';
 import { AdminError } from './errors.js';
 
@@ -30,6 +31,17 @@ export function tokenInfo(t: TokenRecord, now = Date.now()): TokenInfo {
 
 export function usableTokens(access: AccessData, connection: string, now = Date.now()): number {
   return access.tokens.filter((t) => t.connection === connection && (tokenState(t, now) === 'active' || tokenState(t, now) === 'grace')).length;
+}
+
+/** Targets that connectors of more than one connection write to, with the admin's warning. */
+export function sharedTargets(ctx: AdminContext): SharedTargetInfo[] {
+  return (ctx.deps.connections?.()?.sharedTargets?.() ?? []).map((s) => ({ target: s.target, connectors: s.connectors, linking: s.linking, message: sharedTargetMessage(s) }));
+}
+
+/** The shared-target warnings of some connectors, each worded as that connector's. */
+export function sharedTargetWarnings(ctx: AdminContext, connectorIds: readonly string[]): string[] {
+  const shared = ctx.deps.connections?.()?.sharedTargets?.() ?? [];
+  return connectorIds.flatMap((id) => shared.filter((s) => s.connectors.some((c) => c.id === id)).map((s) => sharedTargetMessage(s, id)));
 }
 
 function configView(c: ConnectionViewLike['connectors'][number]): ConnectorConfigView {

@@ -88,7 +88,7 @@ describe('connection registry', () => {
   });
 
   it('refuses a connector id used by another connection, an unknown type and a bad policy', async () => {
-    const reg = createConnectionRegistry(options({ configured: { hr: { policies: {}, connectors: [{ id: 'demo-1', type: 'demo', config: { accessKey: { $env: 'K' } }, mapping: {} }] } }, env: { K: 'right-key-1234' } }));
+    const reg = createConnectionRegistry(options({ configured: { hr: { policies: {}, connectors: [{ id: 'demo-1', type: 'demo', config: { accessKey: { $env: 'SCIM_BRIDGE_SECRET_K' } }, mapping: {} }] } }, env: { SCIM_BRIDGE_SECRET_K: 'right-key-1234' } }));
     await reg.start();
     await expect(reg.upsert('sales', { connectors: [{ id: 'demo-1', type: 'demo' }] })).rejects.toThrow(/already used by connection "hr"/);
     await expect(reg.upsert('sales', { connectors: [{ id: 'x-1', type: 'nope' }] })).rejects.toThrow(/unknown type "nope"/);
@@ -97,19 +97,24 @@ describe('connection registry', () => {
     await reg.dispose();
   });
 
-  it('reads a secret written as {"$env"} from the environment, and refuses one written in clear', async () => {
+  it('reads a secret written as {"$env"} from a SCIM_BRIDGE_SECRET_* variable only, and refuses one written in clear', async () => {
     const reg = createConnectionRegistry(
       options({
-        env: { DEMO_KEY: 'right-key-1234' },
+        env: { SCIM_BRIDGE_SECRET_DEMO_KEY: 'right-key-1234', DEMO_KEY: 'right-key-1234', SCIM_BRIDGE_DATABASE_URL: 'postgres://scim:db-password@db/scim' },
         configured: {
-          a: { policies: {}, connectors: [{ id: 'from-env', type: 'demo', config: { accessKey: { $env: 'DEMO_KEY' } }, mapping: {} }] },
+          a: { policies: {}, connectors: [{ id: 'from-env', type: 'demo', config: { accessKey: { $env: 'SCIM_BRIDGE_SECRET_DEMO_KEY' } }, mapping: {} }] },
           b: { policies: {}, connectors: [{ id: 'in-clear', type: 'demo', config: { accessKey: 'right-key-1234' }, mapping: {} }] },
+          c: { policies: {}, connectors: [{ id: 'any-env', type: 'demo', config: { accessKey: { $env: 'DEMO_KEY' } }, mapping: {} }] },
+          d: { policies: {}, connectors: [{ id: 'own-setting', type: 'demo', config: { accessKey: { $env: 'SCIM_BRIDGE_DATABASE_URL' } }, mapping: {} }] },
         },
       }),
     );
     await reg.start();
     const byId = Object.fromEntries(reg.status().map((s) => [s.id, s]));
     expect(byId['from-env'].state).toBe('running');
+    expect(byId['any-env']).toMatchObject({ state: 'failed', error: expect.stringMatching(/DEMO_KEY.*only from variables whose name starts with SCIM_BRIDGE_SECRET_.*rename it to SCIM_BRIDGE_SECRET_DEMO_KEY/) });
+    expect(byId['own-setting']).toMatchObject({ state: 'failed', error: expect.stringMatching(/SCIM_BRIDGE_DATABASE_URL.*the gateway's own settings are never handed to a connector/) });
+    expect(byId['own-setting'].error).not.toContain('db-password');
     expect(byId['in-clear']).toMatchObject({ state: 'failed' });
     expect(byId['in-clear'].error).toMatch(/is a secret: do not write its value in the configuration/);
     expect(byId['in-clear'].error).not.toContain('right-key-1234');

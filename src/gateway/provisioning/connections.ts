@@ -13,37 +13,40 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import {
   describeSecretFields,
+  resolveTargetIdentity,
   TransientError,
   type ConnectorDefinition,
   type ConnectorLogger,
-  type SecretReader,
+  type ResolvedTargetIdentity,
 } from '../../../connectors/sdk/index.js';
 import { writeFileDurably } from '../auth/index.js';
 import type { AttributeResolver } from '../scim/index.js';
 import type { Store } from '../store/index.js';
+import {
+  isEnvRef,
+  planSecrets,
+  purgeSecrets,
+  readAt,
+  SECRET_REF,
+  secretAccount,
+  secretReaderFor,
+  SecretReentryError,
+  writeAt,
+  type SecretPlan,
+  type SecretSource,
+} from './connector-secrets.js';
 import {
   connectorInstanceSchema,
   deliveryTargetFor,
   startConnectorInstance,
   type ConnectorInstance,
   type ConnectorInstanceConfig,
+  type TargetPeer,
 } from './connectors.js';
 import type { DeliveryTarget } from './outbox-worker.js';
 import { DEFAULT_POLICY, policySchema, type ConnectionPolicy } from './policies.js';
 
 export const CONNECTIONS_FILE = 'connections.json';
-
-/** Where connector secrets come from: the keychain-backed store (secrets/), by account. */
-export interface SecretSource {
-  get(account: string): Promise<string | undefined>;
-  set?(account: string, value: string): Promise<void>;
-  delete?(account: string): Promise<unknown>;
-}
-
-/** Account of a connector's secret field in the secret store: `<connectorId>:<fieldPath>`. */
-export function secretAccount(connectorId: string, field: string): string {
-  return `${connectorId}:${field}`;
-}
 
 /** What an admin sends to create or change a runtime connection. */
 export const connectionSpecSchema = z
@@ -73,6 +76,15 @@ export interface ConnectionView {
   updatedAt?: string;
 }
 
+/** Connectors of different connections that write the same accounts (equal target identities). */
+export interface SharedTarget {
+  target: string;
+  /** Sorted by connection, then id. */
+  connectors: TargetPeer[];
+  /** Those of the connections whose existingAccounts policy is `link`: they take over the others' accounts. */
+  linking: string[];
+}
+
 export interface ConnectionRegistry {
   list(): ConnectionView[];
   get(name: string): ConnectionView | undefined;
@@ -89,6 +101,10 @@ export interface ConnectionRegistry {
   status(): ConnectorStatus[];
   /** The outbox worker's target for a connector id. */
   target(id: string): DeliveryTarget | undefined;
+  /** The other connectors, of any connection, whose configuration points at the same target as `id`'s. */
+  peersOf(id: string): TargetPeer[];
+  /** Every target that connectors of more than one connection write to. */
+  sharedTargets(): SharedTarget[];
   /** Starts every connector; resolves when each has started or failed. */
   start(): Promise<void>;
   dispose(): Promise<void>;
@@ -96,7 +112,12 @@ export interface ConnectionRegistry {
 
 export class ConnectionAdminError extends Error {
   override name = 'ConnectionAdminError';
-  constructor(message: string, readonly status: 400 | 404 | 409) {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409,
+    /** The request field at fault, when there is one (`config.auth.token`). */
+    readonly field?: string,
+  ) {
     super(message);
   }
 }
@@ -116,62 +137,22 @@ const persistedSchema = z.object({
 
 const NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
-/** What the stored config holds where a secret's value is kept in the secret store. */
-const SECRET_REF = Object.freeze({ $secret: true as const });
-
-function isSecretRef(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && (value as { $secret?: unknown }).$secret === true;
-}
-
-function isEnvRef(value: unknown): value is { $env: string } {
-  return typeof value === 'object' && value !== null && typeof (value as { $env?: unknown }).$env === 'string';
-}
-
-function pathParts(field: string): string[] | undefined {
-  return field.includes('[]') ? undefined : field.split('.');
-}
-
-function readAt(root: unknown, field: string): unknown {
-  const parts = pathParts(field);
-  if (!parts) return undefined;
-  let node: unknown = root;
-  for (const p of parts) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string, unknown>)[p];
-  }
-  return node;
-}
-
-function writeAt(root: unknown, field: string, value: unknown): void {
-  const parts = pathParts(field);
-  if (!parts || typeof root !== 'object' || root === null) return;
-  let node = root as Record<string, unknown>;
-  for (const p of parts.slice(0, -1)) {
-    if (typeof node[p] !== 'object' || node[p] === null) return;
-    node = node[p] as Record<string, unknown>;
-  }
-  const last = parts[parts.length - 1];
-  if (value === undefined) delete node[last];
-  else node[last] = value;
-}
-
 /**
- * The secrets an instance reads: a field written `{ "$env": "NAME" }` in its config comes from
- * that environment variable (deploy-time configuration); any other from the secret store.
+ * The admin's warning for connectors of different connections on one target; with `connector`,
+ * as that connector's (the others are listed after it).
  */
-export function secretReaderFor(connectorId: string, rawConfig: unknown, secrets: SecretSource | undefined, env: NodeJS.ProcessEnv = process.env): SecretReader {
-  return {
-    async get(field) {
-      const ref = readAt(rawConfig, field);
-      if (isEnvRef(ref)) return env[ref.$env] || undefined;
-      if (typeof ref === 'string' && ref !== '') {
-        throw new Error(
-          `"${field}" is a secret: do not write its value in the configuration. Write {"$env": "NAME"} to read it from the environment, or keep it in the secret store: scim-bridge secrets set ${connectorId} ${field} (value on stdin)`,
-        );
-      }
-      return secrets ? secrets.get(secretAccount(connectorId, field)) : undefined;
-    },
-  };
+export function sharedTargetMessage(shared: SharedTarget, connector?: string): string {
+  const named = (list: TargetPeer[]) => list.map((c) => `${c.id} (connection ${c.connection})`).join(', ');
+  const self = shared.connectors.find((c) => c.id === connector);
+  const who = self
+    ? `Connector ${self.id} writes to the same target as ${named(shared.connectors.filter((c) => c.connection !== self.connection))}`
+    : `Connectors ${named(shared.connectors)} write to the same target`;
+  const linking = shared.linking;
+  const claims =
+    linking.length > 0
+      ? `Connection${linking.length === 1 ? '' : 's'} ${linking.join(', ')} take${linking.length === 1 ? 's' : ''} over existing accounts (existingAccounts: "link"), those another connection manages included`
+      : `Claim protection keeps each connection off the accounts another one manages (unless a connection's existingAccounts policy is "link")`;
+  return `${who}: ${shared.target}. ${claims}. If the connections must not touch each other's accounts, give each its own part of the target.`;
 }
 
 export interface ConnectionRegistryOptions {
@@ -246,7 +227,10 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
       const secrets = secretReaderFor(cfg.id, cfg.config, opts.secrets, opts.env);
       const instance = await startConnectorInstance(connection, cfg, opts.types, opts.resolver, opts.loggerFor(cfg.id), secrets);
       instances.set(cfg.id, instance);
-      targets.set(cfg.id, deliveryTargetFor(instance, opts.store, () => entries.get(connection)?.policies ?? DEFAULT_POLICY));
+      targets.set(
+        cfg.id,
+        deliveryTargetFor(instance, opts.store, () => entries.get(connection)?.policies ?? DEFAULT_POLICY, () => peersOf(cfg.id)),
+      );
       statuses.set(cfg.id, { id: cfg.id, connection, type: cfg.type, state: 'running', since });
     } catch (err) {
       const reason = (err as Error).message;
@@ -279,6 +263,100 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
     return { name: e.name, source: e.source, policies: e.policies, connectors, ...(e.updatedAt ? { updatedAt: e.updatedAt } : {}) };
   }
 
+  /** Where each stored configuration points. A change replaces the configuration object (only its secret fields, which say nothing of where it points, are written in place), so the cache stays right. */
+  const identities = new WeakMap<ConnectorInstanceConfig, ResolvedTargetIdentity>();
+  function identityOf(cfg: ConnectorInstanceConfig): ResolvedTargetIdentity | undefined {
+    let identity = identities.get(cfg);
+    if (!identity) {
+      const make = opts.types.get(cfg.type);
+      if (!make) return undefined;
+      identity = resolveTargetIdentity(make().manifest, cfg.config);
+      identities.set(cfg, identity);
+    }
+    return identity;
+  }
+
+  function everyConnector(): Array<TargetPeer & { cfg: ConnectorInstanceConfig }> {
+    return [...entries.values()].flatMap((e) => e.spec.connectors.map((cfg) => ({ id: cfg.id, connection: e.name, cfg })));
+  }
+
+  function peersOf(id: string): TargetPeer[] {
+    const all = everyConnector();
+    const self = all.find((c) => c.id === id);
+    const target = self && identityOf(self.cfg)?.target;
+    if (!target) return [];
+    return all.filter((c) => c.id !== id && identityOf(c.cfg)?.target === target).map(({ id: peer, connection }) => ({ id: peer, connection }));
+  }
+
+  function sharedTargets(): SharedTarget[] {
+    const byTarget = new Map<string, TargetPeer[]>();
+    for (const { id, connection, cfg } of everyConnector()) {
+      const target = identityOf(cfg)?.target;
+      if (target) byTarget.set(target, [...(byTarget.get(target) ?? []), { id, connection }]);
+    }
+    const order = (a: TargetPeer, b: TargetPeer) => (a.connection === b.connection ? (a.id < b.id ? -1 : 1) : a.connection < b.connection ? -1 : 1);
+    return [...byTarget]
+      .filter(([, connectors]) => new Set(connectors.map((c) => c.connection)).size > 1)
+      .map(([target, connectors]) => ({
+        target,
+        connectors: connectors.sort(order),
+        linking: [...new Set(connectors.map((c) => c.connection))].filter((c) => entries.get(c)?.policies.existingAccounts === 'link'),
+      }))
+      .sort((a, b) => (a.target < b.target ? -1 : 1));
+  }
+
+  /** Logs each shared target (only those of `connection`'s connectors, when given). */
+  function warnSharedTargets(connection?: string): void {
+    for (const shared of sharedTargets()) {
+      if (connection && !shared.connectors.some((c) => c.connection === connection)) continue;
+      opts.logger.warn({ target: shared.target, connectors: shared.connectors }, sharedTargetMessage(shared));
+    }
+  }
+
+  /**
+   * Deletes a connector's secrets once its change is saved. A secret store that fails here does
+   * not undo the saved change: the leftover is logged, and removed when that id is used again.
+   */
+  async function dropSecrets(connectorId: string, drop: () => Promise<void>): Promise<void> {
+    try {
+      await drop();
+    } catch (err) {
+      opts.logger.error({ connector: connectorId, err: (err as Error).message }, `the secrets of connector "${connectorId}" could not all be deleted; they are deleted when a connector with this id is saved again, or with: scim-bridge secrets delete`);
+    }
+  }
+
+  function secretFieldsOf(type: string): string[] {
+    const make = opts.types.get(type);
+    return make ? describeSecretFields(make().manifest.configSchema).map((f) => f.path) : [];
+  }
+
+  /** The secrets plan of each connector of a spec, against what is saved: refuses (400) a secret that must be typed again. */
+  async function planAll(name: string, spec: ConnectionSpec, existing: Entry | undefined): Promise<Map<string, SecretPlan>> {
+    const plans = new Map<string, SecretPlan>();
+    const ids = new Set<string>();
+    for (const c of spec.connectors) {
+      if (ids.has(c.id)) throw new ConnectionAdminError(`connector id "${c.id}" appears twice`, 400);
+      ids.add(c.id);
+      const owner = connectorOwner(c.id);
+      if (owner && owner !== name) throw new ConnectionAdminError(`connector id "${c.id}" is already used by connection "${owner}"; ids are unique across the gateway`, 409);
+      const make = opts.types.get(c.type);
+      if (!make) throw new ConnectionAdminError(`connector "${c.id}": unknown type "${c.type}" (known: ${[...opts.types.keys()].join(', ')})`, 400);
+      const saved = existing?.spec.connectors.find((p) => p.id === c.id);
+      const stored = async (field: string) => Boolean(await (opts.secrets?.has ? opts.secrets.has(secretAccount(c.id, field)) : opts.secrets?.get(secretAccount(c.id, field))));
+      try {
+        const plan = await planSecrets(make(), c.id, saved, c, stored);
+        if (plan.fields.some((f) => f.action === 'set') && !opts.secrets?.set) {
+          throw new ConnectionAdminError(`connector "${c.id}": no secret store is available to keep its secrets`, 400);
+        }
+        plans.set(c.id, plan);
+      } catch (err) {
+        if (err instanceof SecretReentryError) throw new ConnectionAdminError(err.message, 400, err.field);
+        throw err;
+      }
+    }
+    return plans;
+  }
+
   function connectorOwner(id: string): string | undefined {
     for (const e of entries.values()) if (e.spec.connectors.some((c) => c.id === id)) return e.name;
     return undefined;
@@ -302,11 +380,14 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
     },
     status: () => [...statuses.values()],
     target: (id) => targets.get(id),
+    peersOf,
+    sharedTargets,
     async start() {
       for (const e of entries.values()) {
         opts.onConnection?.(e.name);
         for (const c of e.spec.connectors) await startOne(e.name, c);
       }
+      warnSharedTargets();
       opts.onConnectorsChanged?.();
     },
     upsert(name, input) {
@@ -320,34 +401,22 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
           throw new ConnectionAdminError(`${issue.path.join('.') || 'connection'}: ${issue.message}`, 400);
         }
         const spec = parsed.data;
-        const ids = new Set<string>();
+        // Every check first: a refused request changes nothing, in the secret store either.
+        const plans = await planAll(name, spec, existing);
+        // Secret values go to the secret store; the persisted config keeps no value: a reference.
         for (const c of spec.connectors) {
-          if (ids.has(c.id)) throw new ConnectionAdminError(`connector id "${c.id}" appears twice`, 400);
-          ids.add(c.id);
-          const owner = connectorOwner(c.id);
-          if (owner && owner !== name) throw new ConnectionAdminError(`connector id "${c.id}" is already used by connection "${owner}"; ids are unique across the gateway`, 409);
-          const make = opts.types.get(c.type);
-          if (!make) throw new ConnectionAdminError(`connector "${c.id}": unknown type "${c.type}" (known: ${[...opts.types.keys()].join(', ')})`, 400);
-          // Secret values go to the secret store; the persisted config keeps no value, or an $env reference.
-          const previous = existing?.spec.connectors.find((p) => p.id === c.id);
-          for (const f of describeSecretFields(make().manifest.configSchema)) {
-            const v = readAt(c.config, f.path);
-            if (typeof v === 'string' && v !== '') {
-              if (!opts.secrets?.set) throw new ConnectionAdminError(`connector "${c.id}": no secret store is available to keep "${f.path}"`, 400);
-              await opts.secrets.set(secretAccount(c.id, f.path), v);
+          for (const f of plans.get(c.id)!.fields) {
+            if (f.action === 'set') {
+              await opts.secrets!.set!(secretAccount(c.id, f.path), f.value);
               writeAt(c.config, f.path, SECRET_REF);
-            } else if (isEnvRef(v)) {
-              // kept as is
             } else {
-              // The reference sent back, empty or absent: keep what was there.
-              const before = previous ? readAt(previous.config, f.path) : undefined;
-              writeAt(c.config, f.path, isEnvRef(before) || isSecretRef(before) ? before : undefined);
+              writeAt(c.config, f.path, f.action === 'keep' ? f.ref : undefined);
             }
           }
         }
         const policies = policySchema.parse(spec.policies);
         const entry: Entry = { name, source: 'runtime', spec, policies, updatedAt: new Date().toISOString() };
-        const before = existing?.spec.connectors.map((c) => c.id) ?? [];
+        const before = existing?.spec.connectors ?? [];
         entries.set(name, entry);
         try {
           persist();
@@ -356,9 +425,22 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
           else entries.delete(name);
           throw err;
         }
+        // Saved: now drop what no connector may use any more. A deleted connector's secrets, and
+        // whatever a new, retyped or moved one finds under its id, except what was typed just now.
+        for (const old of before) {
+          if (!spec.connectors.some((c) => c.id === old.id)) await dropSecrets(old.id, () => purgeSecrets(opts.secrets, old.id, secretFieldsOf(old.type)));
+        }
+        for (const c of spec.connectors) {
+          const plan = plans.get(c.id)!;
+          const typed = new Set(plan.fields.filter((f) => f.action === 'set').map((f) => f.path));
+          const fields = [...secretFieldsOf(c.type), ...secretFieldsOf(before.find((b) => b.id === c.id)?.type ?? '')];
+          if (plan.fresh) await dropSecrets(c.id, () => purgeSecrets(opts.secrets, c.id, fields, typed));
+          for (const f of plan.fields) if (f.action === 'clear') await dropSecrets(c.id, async () => void (await opts.secrets?.delete?.(secretAccount(c.id, f.path))));
+        }
         opts.onConnection?.(name);
-        for (const id of before) await stopOne(id);
+        for (const { id } of before) await stopOne(id);
         for (const c of spec.connectors) await startOne(name, c);
+        warnSharedTargets(name);
         opts.onConnectorsChanged?.();
         opts.logger.info({ connection: name, connectors: spec.connectors.map((c) => c.id) }, existing ? 'connection changed' : 'connection created');
         return view(entry);
@@ -378,7 +460,7 @@ export function createConnectionRegistry(opts: ConnectionRegistryOptions): Conne
         }
         for (const c of e.spec.connectors) {
           await stopOne(c.id);
-          await Promise.all(describeSecretFields(opts.types.get(c.type)?.().manifest.configSchema ?? z.object({})).map((f) => opts.secrets?.delete?.(secretAccount(c.id, f.path))));
+          await dropSecrets(c.id, () => purgeSecrets(opts.secrets, c.id, secretFieldsOf(c.type)));
         }
         opts.onConnectorsChanged?.();
         opts.logger.info({ connection: name }, 'connection removed');

@@ -49,7 +49,11 @@ const mappingRuleSchema = z.union([
 export const connectorInstanceSchema = z
   .object({
     /** Unique across the gateway: it names the instance in links, the outbox and the console. */
-    id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'connector ids are 1-63 lower-case letters, digits, "-" or "_"'),
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'connector ids are 1-63 lower-case letters, digits, "-" or "_"')
+      // The secret store files the PostgreSQL store's password under "store:": no connector may read or purge it.
+      .refine((id) => id !== 'store', '"store" is reserved for the gateway\'s own secrets; choose another connector id'),
     type: z.string().min(1),
     config: z.unknown().default({}),
     /**
@@ -184,6 +188,15 @@ export async function startConnectorInstance(
   };
 }
 
+/** An account found in a target for a new user. */
+export interface FoundAccount {
+  key: string;
+  /** Found by the principal attribute (externalId), not by userName. */
+  byPrincipal: boolean;
+  /** The gateway's SCIM id, where the target stores it. */
+  scimId?: string;
+}
+
 /**
  * An account in the target that a new user would collide with, found through the connector's
  * lookup: by the principal attribute (externalId: the same IdP identity) first, then by userName.
@@ -192,7 +205,7 @@ export async function findExistingAccount(
   instance: ConnectorInstance,
   resource: ScimJson,
   principal: 'externalId' | 'userName',
-): Promise<{ key: string; byPrincipal: boolean; scimId?: string } | undefined> {
+): Promise<FoundAccount | undefined> {
   if (!instance.host.manifest.capabilities.lookup) return undefined;
   const externalId = typeof resource.externalId === 'string' ? resource.externalId : '';
   if (principal === 'externalId' && externalId) {
@@ -205,12 +218,60 @@ export async function findExistingAccount(
   return found ? { key: found.key, byPrincipal: false, ...(found.user.scimId ? { scimId: found.user.scimId } : {}) } : undefined;
 }
 
+/** Another connector instance whose configuration points at the same target (its target identity), and its connection. */
+export interface TargetPeer {
+  id: string;
+  connection: string;
+}
+
+/** Whose an account found in the target is, for the new user `resourceId` of `connection`. */
+export type AccountStanding =
+  | { own: true }
+  /** `reason` is for the admin; `otherConnection` is set when a user of another connection has it. */
+  | { own: false; reason: string; otherConnection?: string };
+
+/**
+ * Claim protection's rule: whether an account found for a new user of `connection` through
+ * connector `connector` is that connection's own. It is not when any connector writing the same
+ * target (`peers`, any connection) links it to a user of another connection, or to another live
+ * user of this one, nor when it carries a SCIM id that is neither this user's nor one of a user
+ * this connection linked to it. Otherwise it is when it was found by the principal (the same IdP
+ * identity), carries this user's SCIM id, or was linked by this connection before (a user deleted
+ * and created again). An account found by userName alone is not.
+ */
+export async function accountStanding(
+  store: Store,
+  connection: string,
+  connector: string,
+  peers: readonly TargetPeer[],
+  found: FoundAccount,
+  resourceId: string,
+): Promise<AccountStanding> {
+  const links: Array<TargetPeer & { resourceId: string }> = [];
+  for (const peer of [{ id: connector, connection }, ...peers]) {
+    const linked = await store.linkedResource(peer.id, found.key);
+    if (linked !== undefined && linked !== resourceId) links.push({ ...peer, resourceId: linked });
+  }
+  const foreign = links.find((l) => l.connection !== connection);
+  if (foreign) return { own: false, otherConnection: foreign.connection, reason: `it is linked to a user of connection "${foreign.connection}" (connector "${foreign.id}")` };
+  for (const l of links) {
+    if (await store.get(connection, 'User', l.resourceId)) return { own: false, reason: `it is linked to another user of connection "${connection}" (${l.resourceId})` };
+  }
+  if (!found.byPrincipal && found.scimId !== resourceId && links.length === 0) return { own: false, reason: `it is not managed by connection "${connection}"` };
+  if (found.scimId !== undefined && found.scimId !== resourceId && !links.some((l) => l.resourceId === found.scimId)) {
+    return { own: false, reason: `it carries the SCIM id ${found.scimId}, which is not this user's` };
+  }
+  return { own: true };
+}
+
 /** The outbox worker's view of an instance: an outbox entry becomes one SDK operation. */
 export function deliveryTargetFor(
   instance: ConnectorInstance,
   store: Store,
   /** The connection's claim policy, read at each delivery. */
   policy: () => { existingAccounts: 'refuse' | 'link'; principal: 'externalId' | 'userName' } = () => ({ existingAccounts: 'refuse', principal: 'externalId' }),
+  /** Connectors writing the same target, read at each delivery (connections change). */
+  peers: () => readonly TargetPeer[] = () => [],
 ): DeliveryTarget {
   /**
    * Claim protection at delivery: the SCIM create may have been accepted while the target could
@@ -231,10 +292,14 @@ export function deliveryTargetFor(
       }
       return undefined;
     }
-    if (existing.byPrincipal || existing.scimId === entry.resourceId || (await store.linkedResource(instance.id, existing.key)) !== undefined) return existing.key;
+    const standing = await accountStanding(store, instance.connection, instance.id, peers(), existing, entry.resourceId);
+    if (standing.own) return existing.key;
+    const found = `an account for "${String(resource.userName)}" already exists in the target (${existing.key}, found by ${existing.byPrincipal ? 'externalId' : 'userName'}), and ${standing.reason}`;
     if (existingAccounts === 'refuse') {
       throw new ConflictError(
-        `an account "${String(resource.userName)}" already exists in the target (${existing.key}) and is not managed by connection "${instance.connection}": remove or rename it there, or set the connection's existingAccounts policy to "link", then retry this entry`,
+        standing.otherConnection
+          ? `${found}: it is not taken over. Two connections share this target; see the warning on the status page`
+          : `${found}: remove or rename it there, or set the connection's existingAccounts policy to "link", then retry this entry`,
       );
     }
     return existing.key;

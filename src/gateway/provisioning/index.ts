@@ -15,17 +15,28 @@ export { outboxEntriesFor } from './events.js';
 export { auditDraftForChange, auditDraftForDelivery, auditDraftForRefusal } from './audit-records.js';
 export {
   createConnectionRegistry,
-  secretAccount,
-  secretReaderFor,
   connectionSpecSchema,
+  sharedTargetMessage,
   ConnectionAdminError,
   CONNECTIONS_FILE,
   type ConnectionRegistry,
   type ConnectionSpec,
   type ConnectionView,
   type ConnectorStatus,
-  type SecretSource,
+  type SharedTarget,
 } from './connections.js';
+export {
+  isEnvRef,
+  planSecrets,
+  readAt,
+  secretAccount,
+  secretReaderFor,
+  SecretReentryError,
+  SECRET_ENV_PREFIX,
+  type SecretFieldPlan,
+  type SecretPlan,
+  type SecretSource,
+} from './connector-secrets.js';
 export { hookSchema, createHookRunner, type HookConfig, type HookInput, type HookRunner } from './hooks.js';
 export { createPreCommit, scimErrorForRefusal, type PreCommitOptions } from './pre-commit.js';
 export { reconcile, createReconciler, type DriftReport, type Reconciler } from './reconcile.js';
@@ -39,6 +50,7 @@ export {
   DEFAULT_USER_MAPPING,
   type ConnectorInstance,
   type ConnectorInstanceConfig,
+  type TargetPeer,
 } from './connectors.js';
 
 /**

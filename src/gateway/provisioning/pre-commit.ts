@@ -1,7 +1,8 @@
 /**
  * What runs between a SCIM write's policy checks and its commit, and may still refuse it:
- * - claim protection: a new user whose userName names an account that already exists in a target
- *   and that this connection does not manage is refused (409 uniqueness), or linked by policy;
+ * - claim protection: a new user that matches an account which already exists in a target and
+ *   which this connection does not manage (see accountStanding) is refused (409 uniqueness), or
+ *   linked by policy;
  * - `sync` connectors: the operation is applied to the target now; the SCIM response waits for
  *   it and a refusal becomes the IdP's SCIM error, with nothing committed.
  * Both return changes (target links, audit records) that ride in the write's own commit.
@@ -10,7 +11,7 @@ import { classifyError } from '../../../connectors/sdk/index.js';
 import { ScimError, type Actor, type PreparedChange, type ResourceEvent } from '../scim/index.js';
 import type { OutboxChange, OutboxEntry, Store } from '../store/index.js';
 import { auditDraftForDelivery } from './audit-records.js';
-import { findExistingAccount, type ConnectorInstance } from './connectors.js';
+import { accountStanding, findExistingAccount, type ConnectorInstance, type TargetPeer } from './connectors.js';
 import { outboxEntriesFor } from './events.js';
 import type { DeliveryTarget } from './outbox-worker.js';
 import { isSyntheticGroup, type ConnectionPolicy } from './policies.js';
@@ -19,6 +20,8 @@ export interface PreCommitOptions {
   store: Store;
   connectorsOf(connection: string): readonly string[];
   instance(id: string): ConnectorInstance | undefined;
+  /** The other connectors, of any connection, that write the same target as `id` (none by default). */
+  peersOf?(id: string): readonly TargetPeer[];
   target(id: string): DeliveryTarget | undefined;
   /** Whether a connector instance applies operations before the SCIM response (`mode: sync`). */
   isSync(id: string): boolean;
@@ -75,13 +78,20 @@ export function createPreCommit(opts: PreCommitOptions): (event: ResourceEvent, 
       }
       checked.push(id);
       if (!found) continue;
-      // Found by the principal (the same IdP identity), or a key this connector linked before (a
-      // re-hire after a delete): this connection's own account.
-      const own = found.byPrincipal || (await opts.store.linkedResource(id, found.key)) !== undefined;
-      if (!own && policy.existingAccounts === 'refuse') {
+      const standing = await accountStanding(opts.store, event.connection, id, opts.peersOf?.(id) ?? [], found, event.id);
+      if (!standing.own && standing.otherConnection) {
+        // The admin learns which account and whose; the IdP, another tenant maybe, does not.
+        opts.logger.warn(
+          { connection: event.connection, connector: id, key: found.key, managedBy: standing.otherConnection, existingAccounts: policy.existingAccounts },
+          policy.existingAccounts === 'refuse' ? 'claim refused: the account belongs to a user of another connection' : 'claim: taking over an account of another connection (existingAccounts: link)',
+        );
+      }
+      if (!standing.own && policy.existingAccounts === 'refuse') {
         throw ScimError.uniqueness(
-          `An account "${userName}" already exists in the target of connector "${id}" (${found.key}) and is not managed by connection "${event.connection}". ` +
-            `Remove or rename it there, or set connections.${event.connection}.policies.existingAccounts to "link" to take it over.`,
+          standing.otherConnection
+            ? `An account matching this user already exists in the target of connector "${id}" and is managed by another connection of this gateway: it is not taken over. The gateway's administrator can see which account in the gateway's log.`
+            : `An account "${userName}" already exists in the target of connector "${id}" (${found.key}), and ${standing.reason}. ` +
+                `Remove or rename it there, or set connections.${event.connection}.policies.existingAccounts to "link" to take it over.`,
         );
       }
       changes.push({ op: 'link', connector: id, resourceId: event.id, key: found.key });

@@ -14,7 +14,7 @@ import { connectorInstanceSchema, DEFAULT_POLICY, policySchema } from '../../pro
 import type { ConnectorSaved } from '../api-types.js';
 import type { AdminContext, ConnectionsApi } from '../context.js';
 import { AdminError, parseBody } from '../errors.js';
-import { getConnection, listConnections, requireRegistry } from '../views.js';
+import { getConnection, listConnections, requireRegistry, sharedTargetWarnings } from '../views.js';
 
 const specBody = z.object({
   /** Merged over the current policies: a policy left out keeps its value; `null` resets it to its default. */
@@ -104,7 +104,8 @@ export function connectionRoutes(ctx: AdminContext): Router {
     const connectors = body.connectors ? body.connectors.map((c) => mergeConnector(stored.find((s) => s.id === c.id), c, c.id)) : stored;
     const view = await registry.upsert(name, { policies, connectors });
     await ctx.record(req, { connection: name, action: existed ? 'connection.update' : 'connection.create', resource: { type: 'Connection', id: name }, detail: Object.keys(body.policies).length ? `policies: ${Object.keys(body.policies).join(', ')}` : undefined, result: 'success' });
-    res.status(existed ? 200 : 201).json(getConnection(ctx, view.name));
+    const warnings = sharedTargetWarnings(ctx, connectors.map((c) => c.id));
+    res.status(existed ? 200 : 201).json({ ...getConnection(ctx, view.name), ...(warnings.length > 0 ? { warnings } : {}) });
   });
 
   r.delete('/connections/:name', async (req, res) => {
@@ -140,7 +141,11 @@ export function connectionRoutes(ctx: AdminContext): Router {
     await ctx.record(req, { connection: name, action: at >= 0 ? 'connector.update' : 'connector.create', resource: { type: 'Connector', id }, detail: `type ${body.type}, ${String(entry.mode ?? 'async')}`, result: 'success' });
     const status = registry.status?.().find((s) => s.id === id);
     const state: ConnectorSaved['connector']['state'] = status?.state === 'failed' ? 'failed' : ctx.deps.connectors.has(id) ? 'running' : 'stopped';
-    const answer: ConnectorSaved = { connection: getConnection(ctx, name), connector: { id, state, ...(status?.error ? { error: status.error } : {}) } };
+    const answer: ConnectorSaved = {
+      connection: getConnection(ctx, name),
+      connector: { id, state, ...(status?.error ? { error: status.error } : {}) },
+      warnings: sharedTargetWarnings(ctx, [id]),
+    };
     res.status(at >= 0 ? 200 : 201).json(answer);
   });
 

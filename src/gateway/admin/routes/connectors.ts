@@ -1,17 +1,19 @@
 /**
  * Connector types (manifest and config JSON Schema, for the console's generated form), connector
  * instances with their state, Test connection, and the dry-run preview. Secrets go in (a new
- * value, with the form) and never come out: the answers say only whether one is set.
+ * value, with the form) and never come out: the answers say only whether one is set. A saved
+ * secret is used by Test connection only where the connector's saving would keep it
+ * (provisioning's planSecrets): never sent to a host the form names instead.
  */
 import { performance } from 'node:perf_hooks';
 import { Router } from 'express';
 import { z } from 'zod';
 import { createConnectorHost, describeSecretFields, type ConnectorDefinition, type ConnectorOperation, type SecretReader, type TestResult } from '../../../../connectors/sdk/index.js';
-import { DEFAULT_USER_MAPPING } from '../../provisioning/index.js';
+import { DEFAULT_USER_MAPPING, isEnvRef, planSecrets, readAt, secretAccount, secretReaderFor, SecretReentryError, sharedTargetMessage, type SecretPlan } from '../../provisioning/index.js';
 import type { ConnectorInfo, ConnectorTypeInfo, DryRunOutcome, SecretFieldState, TestOutcome } from '../api-types.js';
 import type { AdminContext } from '../context.js';
 import { AdminError, parseBody } from '../errors.js';
-import { countOutbox, listConnections } from '../views.js';
+import { countOutbox, listConnections, sharedTargets } from '../views.js';
 
 const TEST_TIMEOUT_MS = 20_000;
 
@@ -69,19 +71,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-function isEnvRef(v: unknown): v is { $env: string } {
-  return typeof v === 'object' && v !== null && typeof (v as { $env?: unknown }).$env === 'string';
-}
-
-function readPath(root: unknown, path: string): unknown {
-  let node = root;
-  for (const p of path.split('.')) {
-    if (typeof node !== 'object' || node === null) return undefined;
-    node = (node as Record<string, unknown>)[p];
-  }
-  return node;
-}
-
 export function connectorRoutes(ctx: AdminContext): Router {
   const r = Router();
   const { deps } = ctx;
@@ -94,6 +83,7 @@ export function connectorRoutes(ctx: AdminContext): Router {
     const outbox = await deps.store.outboxList();
     const status = deps.connections?.()?.status?.() ?? [];
     const secrets = deps.secrets?.();
+    const shared = sharedTargets(ctx);
     const items: ConnectorInfo[] = [];
     for (const c of listConnections(ctx)) {
       for (const k of c.connectors) {
@@ -107,13 +97,14 @@ export function connectorRoutes(ctx: AdminContext): Router {
         // Whether each secret is set: has() only, never a value.
         const secretStates: SecretFieldState[] = [];
         for (const f of t?.secretFields ?? []) {
-          const ref = readPath(k.config, f.path);
+          const ref = readAt(k.config, f.path);
           const env = isEnvRef(ref) ? ref.$env : undefined;
           const set = env !== undefined || ((await secrets?.has?.(`${k.id}:${f.path}`).catch(() => false)) ?? false);
           secretStates.push({ path: f.path, required: f.required, set, ...(env ? { env } : {}) });
         }
         // A running instance's capabilities may follow its configuration (rest, script: read only with listUsers).
         const capabilities = instance ? (Object.fromEntries(Object.entries(instance.host.manifest.capabilities).filter(([, v]) => v === true)) as Record<string, boolean>) : (t?.capabilities ?? {});
+        const sharing = shared.find((s) => s.connectors.some((x) => x.id === k.id));
         items.push({
           id: k.id,
           connection: c.name,
@@ -130,6 +121,7 @@ export function connectorRoutes(ctx: AdminContext): Router {
           mapping: k.mapping,
           outbox: countOutbox(mine),
           secrets: secretStates,
+          ...(sharing ? { sharedTarget: { target: sharing.target, with: sharing.connectors.filter((x) => x.connection !== c.name), message: sharedTargetMessage(sharing, k.id) } } : {}),
         });
       }
     }
@@ -142,21 +134,24 @@ export function connectorRoutes(ctx: AdminContext): Router {
     const make = deps.connectorTypes.get(body.type);
     if (!make) throw AdminError.invalid(`There is no connector type "${body.type}".`, 'type');
     const definition = make();
-    const fields = describeSecretFields(definition.manifest.configSchema);
     const store = deps.secrets?.();
-    // A secret typed in the form is used as is; an empty one falls back to the saved instance's.
-    const typed = new Map<string, string>();
-    for (const f of fields) {
-      const v = readPath(body.config, f.path);
-      if (typeof v === 'string' && v !== '') typed.set(f.path, v);
+    // A secret typed in the form is used as is; one left empty, the saved connector's, where
+    // saving this form would keep it (the same type, pointing where the secret was entered for).
+    const saved = body.id ? deps.connections?.()?.connectorConfig?.(body.id) : undefined;
+    let plan: SecretPlan;
+    try {
+      plan = await planSecrets(definition, body.id ?? '(unsaved)', saved, body, async (field) => Boolean(body.id && (await store?.has?.(secretAccount(body.id, field)))));
+    } catch (err) {
+      if (err instanceof SecretReentryError) throw AdminError.invalid(err.message, err.field);
+      throw err;
     }
+    const savedSecrets = saved && body.id ? secretReaderFor(body.id, saved.config, { get: async (account) => store?.get?.(account) }) : undefined;
+    const typed = new Map(plan.fields.flatMap((f) => (f.action === 'set' ? [[f.path, f.value] as const] : [])));
+    const kept = new Set(plan.fields.filter((f) => f.action === 'keep').map((f) => f.path));
     const secrets: SecretReader = {
       async get(field) {
         if (typed.has(field)) return typed.get(field);
-        const ref = readPath(body.config, field);
-        if (isEnvRef(ref)) return process.env[ref.$env] || undefined;
-        if (body.id && store?.get) return store.get(`${body.id}:${field}`);
-        return undefined;
+        return kept.has(field) ? savedSecrets?.get(field) : undefined;
       },
     };
     const started = performance.now();

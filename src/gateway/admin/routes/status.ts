@@ -4,7 +4,7 @@ import { Router } from 'express';
 import { readAccess } from '../../auth/index.js';
 import type { ConnectionStatus, KeychainState, StatusInfo } from '../api-types.js';
 import type { AdminContext } from '../context.js';
-import { countOutbox, listConnections } from '../views.js';
+import { countOutbox, listConnections, sharedTargets } from '../views.js';
 
 let version: string | undefined;
 function productVersion(): string {
@@ -91,6 +91,7 @@ export function statusRoutes(ctx: AdminContext): Router {
       store: { users: stats.users, groups: stats.groups, outboxPending: stats.outboxPending, outboxDead: stats.outboxDead },
       traffic: ctx.traffic.series(),
       connections,
+      sharedTargets: sharedTargets(ctx),
       keychain: keychainState(ctx),
       audit,
       auditHealth: { lost: deps.audit.recordsLost(), behind: stats.auditBehind === true, leftOut: stats.auditRecordsLeftOut ?? 0 },

@@ -39,7 +39,8 @@ export function ConnectorEditor(props: {
   connections: string[];
   existing?: ConnectorRow;
   defaultConnection?: string;
-  onSaved: (id: string) => void;
+  /** `warnings`: what the admin should know about the saved connector (it shares its target with another connection's). */
+  onSaved: (id: string, warnings: string[]) => void;
   onCancel?: () => void;
   cancelLabel?: string;
 }) {
@@ -91,7 +92,7 @@ export function ConnectorEditor(props: {
         setNotStarted({ id: finalId, ...(saved.connector.error ? { error: saved.connector.error } : {}), secrets });
         // Typed secrets are stored now: clear them from the form, as on any saved connector.
         setConfig((c) => withoutSecrets(c, t));
-      } else props.onSaved(finalId);
+      } else props.onSaved(finalId, saved.warnings ?? []);
     } catch (err) {
       setError(err);
     } finally {
@@ -104,6 +105,8 @@ export function ConnectorEditor(props: {
   const mappingField = error instanceof ApiError && error.field?.startsWith('mapping') ? error.field : startMapping ? `mapping.${startMapping}` : undefined;
   const mappingMessage = error instanceof ApiError && error.field?.startsWith('mapping') ? error.message : startMapping ? notStarted?.error : undefined;
   const secretStates: SecretState[] = notStarted?.secrets ?? existing?.secrets ?? [];
+  // A setting the gateway refused (a secret to type again for a new host) is marked in the form.
+  const configError = error instanceof ApiError && error.field?.startsWith('config.') ? { path: error.field.slice('config.'.length), message: error.message } : undefined;
   return (
     <form onSubmit={save} class="stack">
       <div class="form-grid">
@@ -150,7 +153,7 @@ export function ConnectorEditor(props: {
       {t && (
         <fieldset class="fieldset">
           <legend>Settings</legend>
-          <SchemaForm schema={t.configSchema as JsonSchema} value={config} onChange={setConfig} secrets={secretStates} />
+          <SchemaForm schema={t.configSchema as JsonSchema} value={config} onChange={setConfig} secrets={secretStates} errorPath={configError?.path} error={configError?.message} />
         </fieldset>
       )}
       <fieldset class="fieldset">
@@ -624,6 +627,11 @@ export function ConnectorsPage() {
                 {c.source === 'runtime' && <p class="small">Its deliveries wait in the outbox. <Button small variant="ghost" onClick={() => setEditing({ existing: c })}>Fix its configuration</Button></p>}
               </Notice>
             )}
+            {c.sharedTarget && (
+              <Notice tone="warn" title={`Shares its target with ${c.sharedTarget.with.map((x) => `${x.id} (${x.connection})`).join(', ')}`}>
+                {c.sharedTarget.message}
+              </Notice>
+            )}
             {c.lastDeliveryError && (
               <Notice tone="warn" title={`Last delivery error, ${relative(c.lastDeliveryError.at)}`}>
                 {c.lastDeliveryError.message}
@@ -641,8 +649,9 @@ export function ConnectorsPage() {
             connections={editing.existing ? [editing.existing.connection] : runtimeConnections}
             existing={editing.existing}
             onCancel={closeEditor}
-            onSaved={(id) => {
-              show(`Connector ${id} saved and restarted.`);
+            onSaved={(id, warnings) => {
+              if (warnings.length > 0) show(`Connector ${id} saved and restarted. It writes to the same target as a connector of another connection: see its card.`, 'warn');
+              else show(`Connector ${id} saved and restarted.`);
               setEditing(undefined);
               void list.reload();
             }}
@@ -652,7 +661,7 @@ export function ConnectorsPage() {
       <DryRunDialog connector={dryRun} onClose={() => setDryRun(undefined)} />
       <ProvisionDialog connector={provisioning} onClose={() => setProvisioning(undefined)} onDone={() => void list.reload()} />
       <Dialog open={Boolean(removing)} title={`Remove connector ${removing?.id ?? ''}?`} onClose={() => setRemoving(undefined)}>
-        <p>The connector stops and receives no more changes. Nothing is removed from the target system.</p>
+        <p>The connector stops and receives no more changes, and its saved secrets are deleted. Nothing is removed from the target system.</p>
         <div class="form-actions">
           <Button onClick={() => setRemoving(undefined)}>Cancel</Button>
           <Button variant="danger" onClick={remove}>

@@ -155,6 +155,18 @@ export function StatusPage() {
           </p>
         </Notice>
       )}
+      {data.sharedTargets.length > 0 && (
+        <Notice tone="warn" title={data.sharedTargets.length === 1 ? 'Connectors of different connections write to the same target' : `${data.sharedTargets.length} targets are written by more than one connection`}>
+          <ul class="plain-list">
+            {data.sharedTargets.map((s) => (
+              <li key={s.target}>{s.message}</li>
+            ))}
+          </ul>
+          <p class="small">
+            <a href="#/connectors">Open Connectors</a>
+          </p>
+        </Notice>
+      )}
       {!data.audit.ok && (
         <Notice tone="bad" title="The audit log's hash chain is broken">
           {data.audit.problem} Records from that point on may have been altered. See docs/operations.md.

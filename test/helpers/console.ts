@@ -1,5 +1,6 @@
-/** A browser stand-in for the admin API: one cookie jar, the CSRF token from the session answers. */
+/** The admin API from a test: a browser stand-in with a cookie jar and the CSRF token, and raw requests. */
 import { request } from 'node:http';
+import type { Gateway } from '../../src/gateway/server.js';
 
 export interface ConsoleReply {
   status: number;
@@ -66,4 +67,12 @@ export function rawRequest(url: string, opts: { method?: string; headers?: Recor
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/** Creates the first admin with the one-time setup code and returns a signed-in client. */
+export async function signInFirstAdmin(gateway: Pick<Gateway, 'adminUrl' | 'admin'>, username = 'ada', password = 'correct horse battery staple'): Promise<ConsoleClient> {
+  const c = new ConsoleClient(gateway.adminUrl);
+  const res = await c.post('/api/session/setup', { code: gateway.admin.setupCode()!.code, username, password });
+  if (res.status !== 201) throw new Error(`admin setup answered ${res.status}: ${res.text}`);
+  return c;
 }
