@@ -52,6 +52,7 @@ export {
   type SecretMeta,
 } from './secrets.js';
 export { CAPABILITY_METHODS, defineConnector, validateConnector } from './define.js';
+export { DEFAULT_INHERITED_ENV, childEnvironment, envNameSchema } from './env.js';
 export {
   NETWORK_ERROR_CODES,
   OPERATION_CAPABILITY,
