@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { readAccess } from './auth/index.js';
-import { createConnection, createToken, listTokens, revokeToken } from './auth/index.js';
+import { confirmWithRunningGateway, createConnection, createToken, listTokens, revokeToken } from './auth/index.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
 import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
@@ -181,13 +181,21 @@ export function buildCli(): Command {
     });
   token
     .command('revoke <id>')
-    .description('revoke a token; a running gateway refuses it within a second')
+    .description('revoke a token; returns once a running gateway on the data directory refuses it')
     .addOption(dataDirOption())
     .addOption(configOption())
-    .action((id: string, flags: CommonFlags) => {
+    .action(async (id: string, flags: CommonFlags) => {
       const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
       const t = revokeToken(config.dataDir, id);
-      process.stdout.write(`Revoked token ${t.id} "${t.name}" (connection "${t.connection}").\n`);
+      const what = `token ${t.id} "${t.name}" (connection "${t.connection}")`;
+      const gateway = await confirmWithRunningGateway(config.dataDir);
+      if (gateway.state === 'unconfirmed') {
+        throw new Error(
+          `access.json records the revocation of ${what}, but the running gateway (process ${gateway.pid}) has not confirmed it within 5 s. ` +
+            `If that process is a gateway, check its log ("could not read access.json"); it refuses the token once it reads the file.`,
+        );
+      }
+      process.stdout.write(`Revoked ${what}${gateway.state === 'confirmed' ? `; the running gateway (process ${gateway.pid}) refuses it from now on` : ''}.\n`);
     });
 
   const connection = program.command('connection').description('connections: one per identity provider integration, each with private users and groups');

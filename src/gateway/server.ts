@@ -203,7 +203,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       () => undefined,
       (err: unknown) => logger.error({ err, action: draft.action }, 'AUDIT RECORD LOST: the audit log could not be written'),
     );
-  const tokens = new TokenVerifier(config.dataDir, (err) => logger.warn({ err }, 'could not refresh access.json'));
+  const tokens = new TokenVerifier(config.dataDir, (err) => logger.error({ err }, 'could not read access.json: every SCIM token is refused until it can'));
   tokens.ensureInitialized();
   tokens.start();
 
@@ -302,7 +302,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         unknown: 'The bearer token is not valid for this gateway.',
         revoked: 'The bearer token has been revoked; create a new one.',
         expired: 'The bearer token has expired; create a new one.',
+        unavailable: 'The gateway cannot check tokens right now (its token file is unreadable); retry later.',
       }[r.reason];
+      // Not the client's fault, and a 401 would make some IdPs disable the app: 503, retry later.
+      if (r.reason === 'unavailable') return { ok: false, detail, status: 503, retryAfterSeconds: 30 };
       return { ok: false, detail };
     },
   };

@@ -125,6 +125,35 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** One request of `keepRequesting`: when it was sent (performance.now()) and its status. */
+export interface SentRequest {
+  sentAt: number;
+  status: number;
+}
+
+/**
+ * Sends GET `path` with `client` back to back, `concurrency` at a time, until `stop()`: what an
+ * IdP's steady traffic looks like around an admin's action (a revoke, a rotate).
+ */
+export function keepRequesting(client: ScimClient, path = '/Users?count=1', concurrency = 4): { sent: SentRequest[]; stop(): Promise<void> } {
+  const sent: SentRequest[] = [];
+  let running = true;
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      const sentAt = performance.now();
+      const { status } = await client.get(path);
+      sent.push({ sentAt, status });
+    }
+  });
+  return {
+    sent,
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';

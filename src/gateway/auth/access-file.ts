@@ -39,13 +39,15 @@ export type ConnectionRecord = z.infer<typeof connectionRecord>;
 
 const accessData = z.object({
   format: z.literal(1),
+  /** Counts edits, so a command can tell when the running gateway has read its own (access.seen). */
+  revision: z.number().int().min(0).default(0),
   connections: z.array(connectionRecord),
   tokens: z.array(tokenRecord),
 });
 export type AccessData = z.infer<typeof accessData>;
 
 function emptyAccess(): AccessData {
-  return { format: 1, connections: [{ id: 'default', name: 'default', createdAt: new Date().toISOString() }], tokens: [] };
+  return { format: 1, revision: 0, connections: [{ id: 'default', name: 'default', createdAt: new Date().toISOString() }], tokens: [] };
 }
 
 /** Reads access.json; creates the default connection when the file does not exist yet. */
@@ -169,6 +171,7 @@ export function updateAccess<T>(dataDir: string, edit: (data: AccessData) => T):
   try {
     const data = readAccess(dataDir);
     const result = edit(data);
+    data.revision += 1;
     writeFileDurably(dataDir, ACCESS_FILE, JSON.stringify(data, null, 2) + '\n');
     return result;
   } finally {
@@ -184,4 +187,32 @@ export function accessFileStamp(dataDir: string): string {
   } catch {
     return 'missing';
   }
+}
+
+/**
+ * `access.seen`: which revision of access.json the running gateway (its pid) is enforcing. The
+ * gateway writes it after each reload; a command that revoked a token waits for it.
+ */
+export const ACCESS_SEEN_FILE = 'access.seen';
+
+const accessSeen = z.object({ pid: z.number().int().positive(), revision: z.number().int().min(0) });
+export type AccessSeen = z.infer<typeof accessSeen>;
+
+export function writeAccessSeen(dataDir: string, seen: AccessSeen): void {
+  writeFileDurably(dataDir, ACCESS_SEEN_FILE, JSON.stringify(seen) + '\n');
+}
+
+/** What the gateway last said it enforces; undefined when no gateway has (or the file is unreadable). */
+export function readAccessSeen(dataDir: string): AccessSeen | undefined {
+  try {
+    const parsed = accessSeen.safeParse(JSON.parse(readFileSync(join(dataDir, ACCESS_SEEN_FILE), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes access.seen if it is this process's (a gateway stopping). */
+export function removeAccessSeen(dataDir: string, pid: number): void {
+  if (readAccessSeen(dataDir)?.pid === pid) rmSync(join(dataDir, ACCESS_SEEN_FILE), { force: true });
 }

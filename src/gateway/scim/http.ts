@@ -31,7 +31,9 @@ export const SCIM_PREFIX = '/scim/v2';
 
 /** What the handler needs from authentication: the connection a request's token belongs to. */
 export interface ScimAuthenticator {
-  authenticate(authorization: string | undefined): { ok: true; connection: string; tokenId: string; tokenName?: string } | { ok: false; detail: string };
+  authenticate(
+    authorization: string | undefined,
+  ): { ok: true; connection: string; tokenId: string; tokenName?: string } | { ok: false; detail: string; status?: 503; retryAfterSeconds?: number };
 }
 
 export interface RequestOutcome {
@@ -332,6 +334,8 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     if (outside) return refuse(outside);
     // Authentication first: an unauthenticated client learns nothing, not even the limits.
     const auth = opts.auth.authenticate(req.headers.authorization);
+    // The gateway cannot check tokens at all: no client is at fault, none is counted for lockout.
+    if (!auth.ok && auth.status === 503) return refuse({ status: 503, detail: auth.detail, ...(auth.retryAfterSeconds ? { retryAfterSeconds: auth.retryAfterSeconds } : {}) });
     if (!auth.ok) {
       const locked = opts.guard?.failed(ip);
       if (locked) return refuse(locked);
