@@ -10,6 +10,7 @@ import { Command, Option } from 'commander';
 import { readAccess } from './auth/index.js';
 import { confirmWithRunningGateway, createConnection, createToken, listTokens, revokeToken } from './auth/index.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
+import { assertPrivateDataDir } from './data-dir.js';
 import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
 import { registerAuditCommands } from './audit/index.js';
@@ -21,9 +22,12 @@ interface CommonFlags {
   dataDir?: string;
 }
 
+/** The configuration; the data directory it names must be private to this user (data-dir.ts). */
 function configFrom(flags: CommonFlags & Record<string, unknown>): GatewayConfig {
   const { config, ...rest } = flags;
-  return loadConfig({ configFile: config, flags: rest });
+  const loaded = loadConfig({ configFile: config, flags: rest });
+  assertPrivateDataDir(loaded.dataDir);
+  return loaded;
 }
 
 /** `90d`, `12h`, `30m` or an ISO date -> Date. */

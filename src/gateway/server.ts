@@ -14,6 +14,7 @@ import express from 'express';
 import pino, { type Logger } from 'pino';
 import { TokenVerifier, createRequestGuard } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
+import { assertPrivateDataDir } from './data-dir.js';
 import {
   createScimHandler,
   createSchemaRegistry,
@@ -145,6 +146,8 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
+  // Before anything is read from it: a directory others could write to holds nothing to trust.
+  assertPrivateDataDir(config.dataDir);
   const logger =
     opts.logger ??
     pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'password', '*.password'], censor: '[redacted]' } });

@@ -6,6 +6,7 @@
 import { chownSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readPrivateFile } from '../data-dir.js';
 
 export const ACCESS_FILE = 'access.json';
 const LOCK_FILE = 'access.lock';
@@ -50,16 +51,14 @@ function emptyAccess(): AccessData {
   return { format: 1, revision: 0, connections: [{ id: 'default', name: 'default', createdAt: new Date().toISOString() }], tokens: [] };
 }
 
-/** Reads access.json; creates the default connection when the file does not exist yet. */
+/**
+ * Reads access.json; creates the default connection when the file does not exist yet. A file (or
+ * data directory) another local user could have written is refused: their token would work.
+ */
 export function readAccess(dataDir: string): AccessData {
   const file = join(dataDir, ACCESS_FILE);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyAccess();
-    throw err;
-  }
+  const text = readPrivateFile(dataDir, ACCESS_FILE);
+  if (text === undefined) return emptyAccess();
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -179,11 +178,11 @@ export function updateAccess<T>(dataDir: string, edit: (data: AccessData) => T):
   }
 }
 
-/** Identity of the file's current content, to notice another process's edit cheaply. */
+/** Identity of the file's current content and permissions (ctime: chmod, chown), to notice another process's edit cheaply. */
 export function accessFileStamp(dataDir: string): string {
   try {
     const s = statSync(join(dataDir, ACCESS_FILE));
-    return `${s.ino}:${s.mtimeMs}:${s.size}`;
+    return `${s.ino}:${s.mtimeMs}:${s.ctimeMs}:${s.size}`;
   } catch {
     return 'missing';
   }
