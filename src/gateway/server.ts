@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
 import pino, { type Logger } from 'pino';
-import { TokenVerifier, createRequestGuard } from './auth/index.js';
+import { TokenVerifier, createInFlightLimits, createRequestGuard } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
 import { assertPrivateDataDir } from './data-dir.js';
 import {
@@ -237,7 +237,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     onConnectorsChanged: () => worker?.kick(),
   });
   await connections.start();
-  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status(), auditRecordsLost: () => audit.recordsLost() });
+  // What slow requests may pin: each token's requests in progress, and the bodies being read.
+  const inFlight = createInFlightLimits({ bodyBudgetBytes: config.limits.bodyBudgetBytes, perToken: config.concurrencyPerToken });
+  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status(), auditRecordsLost: () => audit.recordsLost(), inFlight });
   const connectors = connections.instances;
   worker = createOutboxWorker({
     store,
@@ -374,7 +376,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     }
     return req.socket.remoteAddress ?? '';
   };
-  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp });
+  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp, inFlight });
 
   const tls = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey) : undefined;
   const serverOptions = { requestTimeout: 60_000, headersTimeout: 30_000, maxHeaderSize: 32 * 1024 };

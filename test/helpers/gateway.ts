@@ -90,7 +90,11 @@ export class ScimClient {
 
 export async function startTestGateway(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
-  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, secretsBackend: 'file', ...(await testStoreConfig()), ...overrides } });
+  // Tests hammer one token harder than an IdP would: its rate limit and concurrency cap are off unless a test sets them.
+  const config = loadConfig({
+    env: {},
+    flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, concurrencyPerToken: 0, secretsBackend: 'file', ...(await testStoreConfig()), ...overrides },
+  });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), ...options });
   const { token } = createToken(dataDir, { name: 'test' });
   const base = gateway.scimUrl;

@@ -10,3 +10,4 @@ export type { AdminSession, AdminSessionOptions } from './admin-sessions.js';
 export { LoginThrottle, lockoutMessage } from './admin-lockout.js';
 export type { LockoutOptions, LockoutState } from './admin-lockout.js';
 export { createRequestGuard, parseAllowList, normalizeIp, type RequestGuard, type RequestGuardOptions, type GuardRefusal } from './request-guard.js';
+export { createInFlightLimits, type InFlightLimits, type InFlightLimitsOptions, type InFlightRefusal, type InFlightTicket } from './in-flight.js';
