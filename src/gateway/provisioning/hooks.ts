@@ -26,9 +26,13 @@ export const hookSchema = z
     /** A command as argv (no shell): the executable's absolute path, then its arguments. */
     command: z.array(z.string().min(1)).min(1).refine((c) => isAbsolute(c[0]), 'the executable must be an absolute path').optional(),
     /** A command's fixed environment variables. */
-    env: z.record(envNameSchema, z.string()).default({}),
-    /** The only variables a command gets from the gateway's own environment (which holds the gateway's credentials). */
-    inheritEnv: z.array(envNameSchema).default([...DEFAULT_INHERITED_ENV]),
+    env: z.record(envNameSchema, z.string()).optional(),
+    /**
+     * The only variables a command gets from the gateway's own environment (which holds the
+     * gateway's credentials); DEFAULT_INHERITED_ENV when absent. Left unset rather than
+     * defaulted, so a stored hook stays as the admin wrote it.
+     */
+    inheritEnv: z.array(envNameSchema).optional(),
     timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
     /** What a hook that fails (throws, times out, exits non-zero, prints no JSON) means: refuse with 503 (default) or let the write through. */
     onError: z.enum(['refuse', 'allow']).default('refuse'),
@@ -144,7 +148,7 @@ export function createHookRunner(connection: string, config: HookConfig, logger:
           );
       });
     }
-    const text = (await runCommand(config.command!, childEnvironment(config.inheritEnv, config.env), JSON.stringify(input), config.timeoutMs)).trim();
+    const text = (await runCommand(config.command!, childEnvironment(config.inheritEnv ?? DEFAULT_INHERITED_ENV, config.env), JSON.stringify(input), config.timeoutMs)).trim();
     if (text === '') return undefined;
     try {
       return JSON.parse(text) as unknown;
