@@ -34,9 +34,10 @@ interface Variant {
 
 const variants: Variant[] = [
   {
-    name: 'keyed by userName, members in a column',
+    name: 'keyed by userName, members in a column, excelSafe off',
     config: (dir) => ({
       path: join(dir, 'users.csv'),
+      excelSafe: false,
       columns: [{ header: 'login', field: 'key' }, { header: 'external_id', field: 'externalId' }, 'givenName', 'sn', 'mail', { header: 'disabled', flag: { active: 'N', inactive: 'Y' } }],
       groups: { path: join(dir, 'groups.csv') },
     }),
@@ -50,13 +51,12 @@ const variants: Variant[] = [
     },
   },
   {
-    name: 'keyed by SCIM id, semicolons, BOM, Excel-safe, membership file',
+    name: 'keyed by SCIM id, semicolons, BOM, Excel-safe (the default), membership file',
     config: (dir) => ({
       path: join(dir, 'people.csv'),
       delimiter: ';',
       lineEnding: 'lf',
       bom: true,
-      excelSafe: true,
       keyFrom: 'scimId',
       columns: [{ header: 'id', field: 'key' }, { header: 'user', field: 'userName' }, { header: 'first', attribute: 'givenName' }, { header: 'last', attribute: 'sn' }, { header: 'email', attribute: 'mail' }, { header: 'status', flag: { active: 'enabled', inactive: 'disabled' } }],
       groups: { path: join(dir, 'teams.csv'), keyFrom: 'displayName', members: { style: 'file', path: join(dir, 'team-members.csv') } },

@@ -84,10 +84,12 @@ export const csvConfigSchema = z
     /** Quote every cell, not only those that need it. */
     quoteAll: z.boolean().default(false),
     /**
-     * Formula-injection protection for files opened in a spreadsheet: a cell starting with
-     * = + - @ (or tab / CR) is written with a leading ' and read back without it.
+     * Formula-injection protection (on unless turned off): a cell starting with = + - @ (or tab /
+     * CR) is written with a leading ' and read back without it. Values come from the IdP, and
+     * someone eventually opens the file in a spreadsheet; turn it off only for a file that
+     * nothing but a batch job reads.
      */
-    excelSafe: z.boolean().default(false),
+    excelSafe: z.boolean().default(true),
     /** Where the key comes from; with userName (the default) a rename changes the key. */
     keyFrom: z.union([z.enum(['userName', 'scimId', 'externalId']), z.object({ attribute: z.string().min(1) }).strict()]).default('userName'),
     columns: z

@@ -32,7 +32,7 @@ import {
   type UserQuery,
 } from '../sdk/index.js';
 import { HttpClient, excerpt, networkError, parseRetryAfter, statusError, type FetchLike, type HttpResponse, type ResolvedAuth } from './http.js';
-import { TemplateError, checkPlaceholders, placeholdersOf, readPath, renderBody, renderHeader, renderUrl, type JsonValue, type TemplateScope } from './template.js';
+import { TemplateError, checkPlaceholders, placeholdersOf, readPath, renderBody, renderHeader, renderUrl, renderUrlUnder, type JsonValue, type TemplateScope } from './template.js';
 
 const jsonValue: z.ZodType<JsonValue> = z.lazy(() =>
   z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(jsonValue), z.record(z.string(), jsonValue)]),
@@ -386,7 +386,7 @@ class RestConnector implements Connector<RestConfig> {
       if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
       return {
         method: template.method,
-        url: urlOverride ?? this.base + renderUrl(template.url, scope),
+        url: urlOverride ?? renderUrlUnder(this.base, template.url, scope),
         headers,
         ...(body !== undefined ? { body } : {}),
         timeoutMs: template.timeoutMs ?? this.config.timeoutMs,
@@ -737,4 +737,4 @@ export function createRestConnector(deps: RestDeps = {}): ConnectorDefinition<Re
 }
 
 /** Internals for tests only. */
-export const testing = { renderBody, renderUrl, renderHeader, readPath, checkPlaceholders, parseRetryAfter, linkNext, networkError };
+export const testing = { renderBody, renderUrl, renderUrlUnder, renderHeader, readPath, checkPlaceholders, parseRetryAfter, linkNext, networkError };

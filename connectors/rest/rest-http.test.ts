@@ -275,6 +275,22 @@ describe('templates cannot be escaped', () => {
     expect(basic.requests.at(-1)!.path).toBe('/api/v1/accounts/..%2Fteams%2FT-1');
   });
 
+  it('an IdP value of ".", ".." or "" in a path is refused before anything is sent', async () => {
+    const host = await hostFor(basic, (c) => ({
+      ...c,
+      operations: { ...c.operations, deactivateUser: { method: 'POST', url: '/api/v1/accounts/{{externalId}}/disable' } },
+    }));
+    const victim = await host.apply({ kind: 'createUser', ...op(), user: sample() });
+    for (const externalId of ['..', '.', '']) {
+      const before = basic.requests.length;
+      const err = await host.apply({ kind: 'deactivateUser', ...op(), key: victim.key!, user: sample({ externalId, active: false }) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err).toMatchObject({ code: 'template_error', message: expect.stringMatching(/\{\{externalId\}\}/) });
+      expect(basic.requests.length).toBe(before);
+    }
+    expect(basic.readAccount(victim.key!)!.status).toBe('active');
+  });
+
   it('a line break in a header value is refused before anything is sent', async () => {
     const host = await hostFor(basic, (c) => ({
       ...c,

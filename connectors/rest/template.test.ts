@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { testing } from './index.js';
 
-const { renderBody, renderUrl, renderHeader, readPath, checkPlaceholders, parseRetryAfter, linkNext } = testing;
+const { renderBody, renderUrl, renderUrlUnder, renderHeader, readPath, checkPlaceholders, parseRetryAfter, linkNext } = testing;
 
 const scope = {
   userName: 'ada@example.org',
@@ -41,6 +41,25 @@ describe('renderUrl and renderHeader', () => {
   it('percent-encodes every value in a URL', () => {
     expect(renderUrl('/accounts?login={{userName}}&k={{key}}', { userName: 'a&b=c/../d?#', key: 'x y' })).toBe('/accounts?login=a%26b%3Dc%2F..%2Fd%3F%23&k=x%20y');
     expect(renderUrl('/teams/{{key}}/members?ids={{members}}', scope)).toBe('/teams/42/members?ids=1%2C2');
+  });
+
+  it('refuses a value that would make a path segment ".", ".." or empty: fetch would resolve it to another endpoint', () => {
+    for (const externalId of ['..', '.', '']) {
+      expect(() => renderUrl('/accounts/{{externalId}}/disable', { externalId })).toThrow(/\{\{externalId\}\}.*path segment/);
+    }
+    expect(() => renderUrl('/accounts/{{externalId}}', {})).toThrow(/\{\{externalId\}\}.*empty/);
+    // Two values that make a dot segment together, or with the template's own text.
+    expect(() => renderUrl('/teams/{{key}}{{member}}', { key: '.', member: '.' })).toThrow(/path segment/);
+    expect(() => renderUrl('/teams/.{{key}}/x', { key: '.' })).toThrow(/path segment/);
+    // Dots inside a longer segment, and anything in the query, are plain data.
+    expect(renderUrl('/accounts/{{key}}/disable', { key: '..x' })).toBe('/accounts/..x/disable');
+    expect(renderUrl('/accounts/{{key}}', { key: '%2e%2e' })).toBe('/accounts/%252e%252e');
+    expect(renderUrl('/accounts?ref={{key}}&q={{userName}}', { key: '..', userName: '' })).toBe('/accounts?ref=..&q=');
+  });
+
+  it('keeps a rendered URL under the template\'s literal prefix', () => {
+    expect(renderUrlUnder('http://api.example/v1', '/accounts/{{key}}/disable', { key: '42' })).toBe('http://api.example/v1/accounts/42/disable');
+    expect(() => renderUrlUnder('http://api.example/v1', '/accounts/{{key}}', { key: '..' })).toThrow(/path segment/);
   });
 
   it('refuses a line break in a header value', () => {

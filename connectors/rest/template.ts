@@ -71,9 +71,59 @@ function asText(value: unknown): string {
   return String(value);
 }
 
-/** Substitutes placeholders in a URL path/query: each value percent-encoded (RFC 3986 unreserved kept). */
+/** Where a URL template's path ends (its query or fragment starts). */
+function pathEnd(template: string): number {
+  const end = template.search(/[?#]/);
+  return end === -1 ? template.length : end;
+}
+
+/**
+ * A path segment that URL parsers resolve instead of sending: "." and ".." (also percent-encoded,
+ * which the WHATWG URL parser decodes for this purpose), and "" (many servers collapse "//").
+ */
+const UNSAFE_SEGMENT = /^(?:|\.|%2e|\.\.|\.%2e|%2e\.|%2e%2e)$/i;
+
+/**
+ * Substitutes placeholders in a URL path/query: each value percent-encoded (RFC 3986 unreserved
+ * kept). encodeURIComponent leaves "." alone, so a value of ".." would still climb a level
+ * (`/accounts/{{externalId}}/disable` -> `/disable`): a path segment that a value turns into ".",
+ * ".." or "" is refused, naming the placeholders.
+ */
 export function renderUrl(template: string, scope: TemplateScope): string {
-  return template.replace(PLACEHOLDER, (_, name: string) => encodeURIComponent(asText(lookup(name, scope))));
+  const fill = (text: string) => text.replace(PLACEHOLDER, (_, name: string) => encodeURIComponent(asText(lookup(name, scope))));
+  const end = pathEnd(template);
+  const path = template
+    .slice(0, end)
+    .split('/')
+    .map((segment, i) => {
+      const names = namesIn(segment);
+      const rendered = fill(segment);
+      if (i > 0 && names.length > 0 && UNSAFE_SEGMENT.test(rendered)) {
+        const which = names.map((n) => `{{${n}}}`).join(', ');
+        const why = rendered === '' ? 'is empty' : `is "${rendered}", which would address another endpoint`;
+        throw new TemplateError(`URL ${template}: a path segment made of ${which} ${why}; refused`);
+      }
+      return rendered;
+    })
+    .join('/');
+  return path + fill(template.slice(end));
+}
+
+/**
+ * Renders a URL template below `base` and checks that the result still starts with the
+ * template's literal prefix (the text before its first placeholder): whatever a value holds, the
+ * call goes to the endpoint the template names, with the connector's credentials.
+ */
+export function renderUrlUnder(base: string, template: string, scope: TemplateScope): string {
+  const url = base + renderUrl(template, scope);
+  const first = template.indexOf('{{');
+  const literal = template.slice(0, Math.min(first === -1 ? template.length : first, pathEnd(template)));
+  const expected = new URL(base + literal);
+  const actual = new URL(url);
+  if (actual.origin !== expected.origin || !actual.pathname.startsWith(expected.pathname)) {
+    throw new TemplateError(`URL ${template}: the values make the path ${actual.pathname}, outside ${expected.pathname}; refused`);
+  }
+  return url;
 }
 
 /** Substitutes placeholders in a header value; a value with CR or LF is refused (header injection). */

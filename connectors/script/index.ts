@@ -7,10 +7,13 @@
 import { dirname, isAbsolute } from 'node:path';
 import { z } from 'zod';
 import {
+  DEFAULT_INHERITED_ENV,
   NotFoundError,
   PermanentError,
   TransientError,
+  childEnvironment,
   defineConnector,
+  envNameSchema,
   secret,
   type Connector,
   type ConnectorCapabilities,
@@ -38,7 +41,7 @@ export const EX_TEMPFAIL = 75;
 export const EX_NOUSER = 67;
 
 const absolutePath = z.string().refine(isAbsolute, 'must be an absolute path');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name');
+const envName = envNameSchema;
 
 /** The `script` connector's configuration. */
 export const scriptConfigSchema = z
@@ -52,7 +55,7 @@ export const scriptConfigSchema = z
     /** Fixed variables for the script. */
     env: z.record(envName, z.string()).default({}),
     /** Variables passed through from the gateway's own environment; nothing else is. */
-    inheritEnv: z.array(envName).default(['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'TMPDIR', 'SYSTEMROOT', 'TEMP', 'TMP']),
+    inheritEnv: z.array(envName).default([...DEFAULT_INHERITED_ENV]),
     /** Credentials the script needs, kept in the secret store and handed over in environment variables. */
     credentials: z
       .object({
@@ -223,12 +226,7 @@ class ScriptConnector implements Connector<ScriptConfig> {
 
   /** The environment: allow-listed names from ours, the fixed ones, then the credentials. */
   private async environment(): Promise<Record<string, string>> {
-    const env: Record<string, string> = {};
-    for (const name of this.config.inheritEnv) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
-    Object.assign(env, this.config.env);
+    const env = childEnvironment(this.config.inheritEnv, this.config.env);
     for (const field of CREDENTIALS) {
       const value = await this.secrets.get(`credentials.${field}`);
       if (value !== undefined) env[this.config.credentialsEnv[field]] = value;

@@ -54,6 +54,7 @@ export {
 } from './secrets.js';
 export { CAPABILITY_METHODS, defineConnector, validateConnector } from './define.js';
 export { newEndpoints, normalizeEndpoint, resolveTargetIdentity, secretsMayFollow, type ResolvedTargetIdentity } from './identity.js';
+export { DEFAULT_INHERITED_ENV, childEnvironment, envNameSchema } from './env.js';
 export {
   NETWORK_ERROR_CODES,
   OPERATION_CAPABILITY,

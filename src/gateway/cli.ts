@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import v8 from 'node:v8';
 import { Command, Option } from 'commander';
 import { readAccess } from './auth/index.js';
-import { AdminAccounts, createConnection, createToken, listTokens, requestUnlock, revokeToken } from './auth/index.js';
+import { AdminAccounts, confirmWithRunningGateway, createConnection, createToken, listTokens, requestUnlock, revokeToken } from './auth/index.js';
 import { ConfigError, loadConfig, type GatewayConfig } from './config.js';
+import { assertPrivateDataDir } from './data-dir.js';
 import { startGateway } from './server.js';
 import { restoreBackup, takeBackup } from './jobs/index.js';
 import { registerAuditCommands } from './audit/index.js';
@@ -21,9 +22,12 @@ interface CommonFlags {
   dataDir?: string;
 }
 
+/** The configuration; the data directory it names must be private to this user (data-dir.ts). */
 function configFrom(flags: CommonFlags & Record<string, unknown>): GatewayConfig {
   const { config, ...rest } = flags;
-  return loadConfig({ configFile: config, flags: rest });
+  const loaded = loadConfig({ configFile: config, flags: rest });
+  assertPrivateDataDir(loaded.dataDir);
+  return loaded;
 }
 
 /** `90d`, `12h`, `30m` or an ISO date -> Date. */
@@ -181,13 +185,21 @@ export function buildCli(): Command {
     });
   token
     .command('revoke <id>')
-    .description('revoke a token; a running gateway refuses it within a second')
+    .description('revoke a token; returns once a running gateway on the data directory refuses it')
     .addOption(dataDirOption())
     .addOption(configOption())
-    .action((id: string, flags: CommonFlags) => {
+    .action(async (id: string, flags: CommonFlags) => {
       const config = configFrom({ config: flags.config, dataDir: flags.dataDir });
       const t = revokeToken(config.dataDir, id);
-      process.stdout.write(`Revoked token ${t.id} "${t.name}" (connection "${t.connection}").\n`);
+      const what = `token ${t.id} "${t.name}" (connection "${t.connection}")`;
+      const gateway = await confirmWithRunningGateway(config.dataDir);
+      if (gateway.state === 'unconfirmed') {
+        throw new Error(
+          `access.json records the revocation of ${what}, but the running gateway (process ${gateway.pid}) has not confirmed it within 5 s. ` +
+            `If that process is a gateway, check its log ("could not read access.json"); it refuses the token once it reads the file.`,
+        );
+      }
+      process.stdout.write(`Revoked ${what}${gateway.state === 'confirmed' ? `; the running gateway (process ${gateway.pid}) refuses it from now on` : ''}.\n`);
     });
 
   const connection = program.command('connection').description('connections: one per identity provider integration, each with private users and groups');

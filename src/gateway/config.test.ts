@@ -16,6 +16,8 @@ describe('loadConfig', () => {
     expect(c.limits.maxResults).toBe(50);
     expect(c.limits.bulkMaxOperations).toBe(10);
     expect(c.limits.maxBodyBytes).toBe(1_048_576);
+    expect(c.limits.bodyBudgetBytes).toBe(64 * 1_048_576);
+    expect(c.concurrencyPerToken).toBe(32);
     expect(c.host).toBe('0.0.0.0');
     expect(c.adminHost).toBe('127.0.0.1');
   });
@@ -26,6 +28,8 @@ describe('loadConfig', () => {
     [{ env: { SCIM_BRIDGE_NOPE: '1' } }, /Unknown environment variable SCIM_BRIDGE_NOPE/],
     [{ env: {}, flags: { port: 70000 } }, /"port" \(from command-line flag --port\)/],
     [{ env: {}, flags: { publicUrl: 'not a url' } }, /"publicUrl"/],
+    [{ env: { SCIM_BRIDGE_LIMITS_BODY_BUDGET_BYTES: '1000' } }, /"limits.bodyBudgetBytes".*at least maxBodyBytes and bulkMaxPayloadBytes/],
+    [{ env: { SCIM_BRIDGE_CONCURRENCY_PER_TOKEN: '-1' } }, /"concurrencyPerToken"/],
   ])('refuses bad values naming the key and source: %j', (opts, message) => {
     expect(() => loadConfig(opts as never)).toThrow(ConfigError);
     expect(() => loadConfig(opts as never)).toThrow(message);

@@ -38,8 +38,17 @@ export const limitsSchema = z
     patchMaxMembers: positiveInt.default(10_000),
     /** Most names in attributes / excludedAttributes. */
     maxAttributes: positiveInt.default(100),
+    /**
+     * Bytes of request bodies all SCIM requests together may hold while they are read (503 with
+     * Retry-After beyond it); at least maxBodyBytes and bulkMaxPayloadBytes. 0 = no budget.
+     */
+    bodyBudgetBytes: z.coerce.number().int().min(0).default(64 * 1_048_576),
   })
-  .strict();
+  .strict()
+  .refine((l) => l.bodyBudgetBytes === 0 || l.bodyBudgetBytes >= Math.max(l.maxBodyBytes, l.bulkMaxPayloadBytes), {
+    message: 'must be at least maxBodyBytes and bulkMaxPayloadBytes (or 0 for no budget), or the largest allowed body could never be read',
+    path: ['bodyBudgetBytes'],
+  });
 
 export const configSchema = z
   .object({
@@ -124,6 +133,8 @@ export const configSchema = z
       }),
     /** Requests per second one SCIM token may send (bursts up to twice that); 0 = unlimited. Over it: 429 with Retry-After. */
     rateLimitPerToken: z.coerce.number().min(0).default(300),
+    /** Requests one SCIM token may have in progress at once; 0 = unlimited. Over it: 429 with Retry-After. */
+    concurrencyPerToken: z.coerce.number().int().min(0).default(32),
     /** Requests per second one client address may send; 0 = unlimited (IdPs share addresses among tenants). */
     rateLimitPerIp: z.coerce.number().min(0).default(0),
     /** Failed authentications from one address within lockoutWindowSeconds before bad tokens from it get 429; 0 = never. */

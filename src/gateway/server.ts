@@ -12,8 +12,9 @@ import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import express from 'express';
 import pino, { type Logger } from 'pino';
-import { TokenVerifier, createProxyTrust, createRequestGuard, isLoopbackBind } from './auth/index.js';
+import { TokenVerifier, createInFlightLimits, createProxyTrust, createRequestGuard, isLoopbackBind } from './auth/index.js';
 import type { GatewayConfig } from './config.js';
+import { assertPrivateDataDir } from './data-dir.js';
 import {
   createScimHandler,
   createSchemaRegistry,
@@ -166,6 +167,8 @@ function closeServer(server: Server, graceMs: number): Promise<void> {
 }
 
 export async function startGateway(config: GatewayConfig, opts: StartOptions = {}): Promise<Gateway> {
+  // Before anything is read from it: a directory others could write to holds nothing to trust.
+  assertPrivateDataDir(config.dataDir);
   const logger =
     opts.logger ??
     pino({ level: config.logLevel, redact: { paths: ['req.headers.authorization', 'headers.authorization', 'token', 'password', '*.password'], censor: '[redacted]' } });
@@ -227,7 +230,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
       () => undefined,
       (err: unknown) => logger.error({ err, action: draft.action }, 'AUDIT RECORD LOST: the audit log could not be written'),
     );
-  const tokens = new TokenVerifier(config.dataDir, (err) => logger.warn({ err }, 'could not refresh access.json'));
+  const tokens = new TokenVerifier(config.dataDir, (err) => logger.error({ err }, 'could not read access.json: every SCIM token is refused until it can'));
   tokens.ensureInitialized();
   tokens.start();
 
@@ -258,7 +261,9 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     onConnectorsChanged: () => worker?.kick(),
   });
   await connections.start();
-  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status(), auditRecordsLost: () => audit.recordsLost() });
+  // What slow requests may pin: each token's requests in progress, and the bodies being read.
+  const inFlight = createInFlightLimits({ bodyBudgetBytes: config.limits.bodyBudgetBytes, perToken: config.concurrencyPerToken });
+  const metrics = createMetrics({ stats: () => store.stats(), connectors: () => connections.status(), auditRecordsLost: () => audit.recordsLost(), inFlight });
   const connectors = connections.instances;
   worker = createOutboxWorker({
     store,
@@ -327,7 +332,10 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
         unknown: 'The bearer token is not valid for this gateway.',
         revoked: 'The bearer token has been revoked; create a new one.',
         expired: 'The bearer token has expired; create a new one.',
+        unavailable: 'The gateway cannot check tokens right now (its token file is unreadable); retry later.',
       }[r.reason];
+      // Not the client's fault, and a 401 would make some IdPs disable the app: 503, retry later.
+      if (r.reason === 'unavailable') return { ok: false, detail, status: 503, retryAfterSeconds: 30 };
       return { ok: false, detail };
     },
   };
@@ -387,7 +395,7 @@ export async function startGateway(config: GatewayConfig, opts: StartOptions = {
     lockoutWindowMs: config.lockoutWindowSeconds * 1000,
     lockoutMs: config.lockoutSeconds * 1000,
   });
-  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp: (req) => proxy.clientAddress(req) });
+  const scimHandler = createScimHandler({ service, limits: config.limits, auth, baseUrl, docsUrl: DOCS_URL, logger, onResponse, guard, clientIp: (req) => proxy.clientAddress(req), inFlight });
 
   const tls = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey) : undefined;
   const serverOptions = listenerOptions(opts.listenerTimeouts);

@@ -25,8 +25,8 @@ process.once('exit', () => {
 export async function startServe(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; scimUrl: string; output: () => string }> {
   assertBuilt();
   const child = spawn(process.execPath, [CLI, 'serve', ...args], {
-    // Tests hammer one token faster than an IdP would: the per-token rate limit is off unless a test sets it.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '0', ...env },
+    // Tests hammer one token harder than an IdP would: the per-token rate limit and concurrency cap are off unless a test sets them.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '0', SCIM_BRIDGE_CONCURRENCY_PER_TOKEN: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

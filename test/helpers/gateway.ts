@@ -90,7 +90,11 @@ export class ScimClient {
 
 export async function startTestGateway(overrides: Record<string, unknown> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'scim-bridge-test-'));
-  const config = loadConfig({ env: {}, flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, secretsBackend: 'file', ...(await testStoreConfig()), ...overrides } });
+  // Tests hammer one token harder than an IdP would: its rate limit and concurrency cap are off unless a test sets them.
+  const config = loadConfig({
+    env: {},
+    flags: { dataDir, port: 0, adminPort: 0, host: '127.0.0.1', logLevel: 'silent', rateLimitPerToken: 0, concurrencyPerToken: 0, secretsBackend: 'file', ...(await testStoreConfig()), ...overrides },
+  });
   const gateway = await startGateway(config, { logger: pino({ level: 'silent' }), ...options });
   const { token } = createToken(dataDir, { name: 'test' });
   const base = gateway.scimUrl;
@@ -123,6 +127,35 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** One request of `keepRequesting`: when it was sent (performance.now()) and its status. */
+export interface SentRequest {
+  sentAt: number;
+  status: number;
+}
+
+/**
+ * Sends GET `path` with `client` back to back, `concurrency` at a time, until `stop()`: what an
+ * IdP's steady traffic looks like around an admin's action (a revoke, a rotate).
+ */
+export function keepRequesting(client: ScimClient, path = '/Users?count=1', concurrency = 4): { sent: SentRequest[]; stop(): Promise<void> } {
+  const sent: SentRequest[] = [];
+  let running = true;
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (running) {
+      const sentAt = performance.now();
+      const { status } = await client.get(path);
+      sent.push({ sentAt, status });
+    }
+  });
+  return {
+    sent,
+    async stop() {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
 }
 
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';

@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/gateway/config.js';
 import { openFileSecretStore, SECRETS_FILE, type SecretStore } from '../../src/gateway/secrets/index.js';
 import { startGateway, type Gateway } from '../../src/gateway/server.js';
 import { ConsoleClient } from '../helpers/console.js';
-import { PATCH_OP, ScimClient, user, waitFor } from '../helpers/gateway.js';
+import { PATCH_OP, ScimClient, keepRequesting, user, waitFor } from '../helpers/gateway.js';
 
 const BRIDGE = 'urn:ietf:params:scim:schemas:extension:scimbridge:2.0:User';
 
@@ -581,6 +581,37 @@ describe('admin API routes', () => {
     expect(logs).not.toContain(scimToken);
     expect(logs).not.toMatch(/scb_session=/);
     expect(logs).not.toContain(c.cookie.split('=')[1]);
+  });
+});
+
+describe('revoking from the console', () => {
+  // Its own gateway, without the bad-token lockout: the revoked token's requests would lock out
+  // 127.0.0.1 for the tests that follow.
+  let rig: Rig;
+  let c: ConsoleClient;
+  beforeAll(async () => {
+    rig = await startRig({ lockoutFailures: 0 });
+    c = await setUp(rig);
+  });
+  afterAll(() => rig?.stop());
+
+  it('revoke and rotate-with-revoke answer only once the gateway refuses the token', async () => {
+    for (const action of ['revoke', 'rotate'] as const) {
+      const created = await c.post('/api/tokens', { name: `Busy IdP ${action}` });
+      const idp = keepRequesting(new ScimClient(rig.gateway.scimUrl, created.body.value));
+      let answeredAt = Infinity;
+      try {
+        await waitFor(() => idp.sent.filter((r) => r.status === 200).length >= 5, 5_000, 'the IdP to be provisioning');
+        const answer = await c.post(`/api/tokens/${created.body.token.id}/${action}`, action === 'rotate' ? { revokeNow: true } : undefined);
+        answeredAt = performance.now();
+        expect(answer.status).toBeLessThan(300);
+        await waitFor(() => idp.sent.filter((r) => r.sentAt > answeredAt).length >= 20, 5_000, 'requests after the answer');
+      } finally {
+        await idp.stop();
+      }
+      // Every request sent after the console's answer was refused.
+      expect(idp.sent.filter((r) => r.sentAt > answeredAt && r.status !== 401), action).toEqual([]);
+    }
   });
 });
 

@@ -26,7 +26,6 @@ beforeAll(async () => {
               path: join(dir, 'hr-import.csv'),
               delimiter: ';',
               bom: true,
-              excelSafe: true,
               columns: [
                 { header: 'login', field: 'key' },
                 { header: 'first_name', attribute: 'givenName' },

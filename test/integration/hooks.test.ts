@@ -1,5 +1,5 @@
 /** The custom provisioning hook: a JS module or a command that amends or vetoes writes, over HTTP. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,24 +35,49 @@ writeFileSync(
   });\n`,
 );
 
+// Writes the environment it was started with to env-<connection>.json, and refuses the write.
+const envHook = join(dir, 'hook-env.mjs');
+writeFileSync(
+  envHook,
+  `import { writeFileSync } from 'node:fs';
+  let text = '';
+  process.stdin.on('data', (c) => (text += c));
+  process.stdin.on('end', () => {
+    writeFileSync(${JSON.stringify(dir)} + '/env-' + JSON.parse(text).connection + '.json', JSON.stringify(process.env));
+    process.stdout.write(JSON.stringify({ allow: false, status: 400, detail: 'environment recorded' }));
+  });\n`,
+);
+// A credential of the gateway's own (a database URL, a metrics token...) that no hook needs.
+const GATEWAY_SECRET = 'SCIM_BRIDGE_TEST_DATABASE_PASSWORD';
+
 let gw: TestGateway;
 let mod: ScimClient;
 let cmd: ScimClient;
 let lenient: ScimClient;
+let bare: ScimClient;
+let envs: ScimClient;
 
 beforeAll(async () => {
+  process.env[GATEWAY_SECRET] = 'pg-s3cret';
+  process.env.HR_DIRECTORY_URL = 'https://hr.example';
   gw = await startTestGateway({
     connections: {
       mod: { policies: { hook: { module: moduleHook } } },
       cmd: { policies: { hook: { command: [process.execPath, commandHook], timeoutMs: 1_500, resources: ['User'] } } },
       lenient: { policies: { hook: { command: [process.execPath, commandHook], timeoutMs: 1_500, onError: 'allow' } } },
+      bare: { policies: { hook: { command: [process.execPath, envHook] } } },
+      envs: { policies: { hook: { command: [process.execPath, envHook], env: { HR_REGION: 'eu' }, inheritEnv: ['HR_DIRECTORY_URL'] } } },
     },
   });
   mod = gw.clientFor('mod');
   cmd = gw.clientFor('cmd');
   lenient = gw.clientFor('lenient');
+  bare = gw.clientFor('bare');
+  envs = gw.clientFor('envs');
 });
 afterAll(async () => {
+  delete process.env[GATEWAY_SECRET];
+  delete process.env.HR_DIRECTORY_URL;
   await gw.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -109,5 +134,26 @@ describe('a command hook', () => {
 
   it('lets writes through when the hook fails and onError is allow', async () => {
     expect((await lenient.post('/Users', user('crash@example.com'))).status).toBe(201);
+  });
+});
+
+describe("a command hook's environment", () => {
+  const envOf = async (c: ScimClient, connection: string) => {
+    const r = await c.post('/Users', user('env@example.com'));
+    expect(r.body.detail).toBe('environment recorded');
+    return JSON.parse(readFileSync(join(dir, `env-${connection}.json`), 'utf8')) as Record<string, string>;
+  };
+
+  it("gets only an allow-list of the gateway's variables, never its credentials", async () => {
+    const env = await envOf(bare, 'bare');
+    expect(env[GATEWAY_SECRET]).toBeUndefined();
+    expect(env.HR_DIRECTORY_URL).toBeUndefined();
+    expect(env.PATH).toBe(process.env.PATH);
+    expect(Object.keys(env).every((k) => ['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'TMPDIR', 'SYSTEMROOT', 'TEMP', 'TMP'].includes(k))).toBe(true);
+  });
+
+  it('gets the fixed variables and the ones its configuration lets through', async () => {
+    const env = await envOf(envs, 'envs');
+    expect(env).toEqual({ HR_REGION: 'eu', HR_DIRECTORY_URL: 'https://hr.example' });
   });
 });

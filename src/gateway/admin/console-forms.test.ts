@@ -37,6 +37,13 @@ describe('the policy form', () => {
     expect(hookValueOf({ ...drafts[0], kind: 'none' })).toBeNull();
     expect(hookDraftOf(undefined).kind).toBe('none');
   });
+
+  it("keeps a command hook's environment settings, which the form does not edit, through a save", () => {
+    const saved = { command: ['/usr/local/bin/hr-hook'], env: { HR_REGION: 'eu' }, inheritEnv: ['PATH', 'HR_TOKEN'], timeoutMs: 5000, onError: 'refuse', resources: ['User', 'Group'] };
+    const value = hookValueOf(hookDraftOf(saved));
+    expect(value).toEqual(saved);
+    expect(hookSchema.safeParse(value).success).toBe(true);
+  });
 });
 
 describe('the mapping editor', () => {

@@ -74,9 +74,11 @@ export interface OutboxApi {
   discard(id: string): Promise<void>;
 }
 
-/** The token verifier, for a console check that must not count as the IdP's first call. */
+/** The token verifier: a console check that must not count as the IdP's first call; a revoke that must hold before the answer. */
 export interface TokenActivity {
   unrecorded<T>(fn: () => Promise<T>): Promise<T>;
+  /** Reads access.json now, so an edit just made is enforced from the next request on. */
+  refresh(): void;
 }
 
 export interface AdminDeps {

@@ -6,6 +6,7 @@
 import { chownSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readPrivateFile } from '../data-dir.js';
 
 export const ACCESS_FILE = 'access.json';
 const LOCK_FILE = 'access.lock';
@@ -39,25 +40,25 @@ export type ConnectionRecord = z.infer<typeof connectionRecord>;
 
 const accessData = z.object({
   format: z.literal(1),
+  /** Counts edits, so a command can tell when the running gateway has read its own (access.seen). */
+  revision: z.number().int().min(0).default(0),
   connections: z.array(connectionRecord),
   tokens: z.array(tokenRecord),
 });
 export type AccessData = z.infer<typeof accessData>;
 
 function emptyAccess(): AccessData {
-  return { format: 1, connections: [{ id: 'default', name: 'default', createdAt: new Date().toISOString() }], tokens: [] };
+  return { format: 1, revision: 0, connections: [{ id: 'default', name: 'default', createdAt: new Date().toISOString() }], tokens: [] };
 }
 
-/** Reads access.json; creates the default connection when the file does not exist yet. */
+/**
+ * Reads access.json; creates the default connection when the file does not exist yet. A file (or
+ * data directory) another local user could have written is refused: their token would work.
+ */
 export function readAccess(dataDir: string): AccessData {
   const file = join(dataDir, ACCESS_FILE);
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyAccess();
-    throw err;
-  }
+  const text = readPrivateFile(dataDir, ACCESS_FILE);
+  if (text === undefined) return emptyAccess();
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -169,6 +170,7 @@ export function updateAccess<T>(dataDir: string, edit: (data: AccessData) => T):
   try {
     const data = readAccess(dataDir);
     const result = edit(data);
+    data.revision += 1;
     writeFileDurably(dataDir, ACCESS_FILE, JSON.stringify(data, null, 2) + '\n');
     return result;
   } finally {
@@ -176,12 +178,40 @@ export function updateAccess<T>(dataDir: string, edit: (data: AccessData) => T):
   }
 }
 
-/** Identity of the file's current content, to notice another process's edit cheaply. */
+/** Identity of the file's current content and permissions (ctime: chmod, chown), to notice another process's edit cheaply. */
 export function accessFileStamp(dataDir: string): string {
   try {
     const s = statSync(join(dataDir, ACCESS_FILE));
-    return `${s.ino}:${s.mtimeMs}:${s.size}`;
+    return `${s.ino}:${s.mtimeMs}:${s.ctimeMs}:${s.size}`;
   } catch {
     return 'missing';
   }
+}
+
+/**
+ * `access.seen`: which revision of access.json the running gateway (its pid) is enforcing. The
+ * gateway writes it after each reload; a command that revoked a token waits for it.
+ */
+export const ACCESS_SEEN_FILE = 'access.seen';
+
+const accessSeen = z.object({ pid: z.number().int().positive(), revision: z.number().int().min(0) });
+export type AccessSeen = z.infer<typeof accessSeen>;
+
+export function writeAccessSeen(dataDir: string, seen: AccessSeen): void {
+  writeFileDurably(dataDir, ACCESS_SEEN_FILE, JSON.stringify(seen) + '\n');
+}
+
+/** What the gateway last said it enforces; undefined when no gateway has (or the file is unreadable). */
+export function readAccessSeen(dataDir: string): AccessSeen | undefined {
+  try {
+    const parsed = accessSeen.safeParse(JSON.parse(readFileSync(join(dataDir, ACCESS_SEEN_FILE), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes access.seen if it is this process's (a gateway stopping). */
+export function removeAccessSeen(dataDir: string, pid: number): void {
+  if (readAccessSeen(dataDir)?.pid === pid) rmSync(join(dataDir, ACCESS_SEEN_FILE), { force: true });
 }

@@ -3,7 +3,7 @@
  * hash, compared in constant time, each bound to one connection.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { accessFileStamp, readAccess, updateAccess, type AccessData, type ConnectionRecord, type TokenRecord } from './access-file.js';
+import { accessFileStamp, readAccess, readAccessSeen, removeAccessSeen, updateAccess, writeAccessSeen, type AccessData, type ConnectionRecord, type TokenRecord } from './access-file.js';
 
 export const TOKEN_PREFIX = 'scb_';
 const TOKEN_RE = /^scb_[A-Za-z0-9_-]{43}$/;
@@ -107,19 +107,54 @@ export function listTokens(dataDir: string): TokenRecord[] {
   return readAccess(dataDir).tokens;
 }
 
+/** How a command's edit of access.json reached the running gateway, if one runs. */
+export type GatewayConfirmation = { state: 'no-gateway' } | { state: 'confirmed'; pid: number } | { state: 'unconfirmed'; pid: number };
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
+  }
+}
+
+/**
+ * Waits until the gateway running on `dataDir` enforces access.json as it is now (a revoke just
+ * written), or `timeoutMs` passes. It polls the file every 250 ms, so this takes that long at most
+ * when it is healthy.
+ */
+export async function confirmWithRunningGateway(dataDir: string, timeoutMs = 5_000): Promise<GatewayConfirmation> {
+  const revision = readAccess(dataDir).revision;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = readAccessSeen(dataDir);
+    if (!seen || seen.pid === process.pid || !isRunning(seen.pid)) return { state: 'no-gateway' };
+    if (seen.revision >= revision) return { state: 'confirmed', pid: seen.pid };
+    if (Date.now() > deadline) return { state: 'unconfirmed', pid: seen.pid };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 export type AuthResult =
   | { ok: true; token: TokenRecord; connection: ConnectionRecord }
-  | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' };
+  | { ok: false; reason: 'missing' | 'malformed' | 'unknown' | 'revoked' | 'expired' | 'unavailable' };
 
 /**
  * The gateway's view of access.json: verifies bearer tokens, reloads when another process
  * (the CLI) edits the file, and records last-used times without writing on every request.
+ * When the file cannot be read (damaged, permissions, replaced by another user) it fails
+ * closed: every token is refused until a read succeeds, since a revoke may be in what it missed.
  */
 export class TokenVerifier {
   private data: AccessData;
   private byHash = new Map<string, TokenRecord>();
   private verified = new Map<string, TokenRecord>();
   private stamp = '';
+  /** Why the last read of access.json failed; while set, no token is accepted. */
+  private failure: Error | undefined;
+  /** Whether onError has been told about the current failure (once per failure, not per poll). */
+  private failureReported = false;
   private timer?: NodeJS.Timeout;
   private readonly lastUsed = new Map<string, string>();
   private readonly firstRequest = new Map<string, string>();
@@ -132,15 +167,17 @@ export class TokenVerifier {
     this.index();
   }
 
-  /** Polls the file so that a token revoked from the CLI stops working within `intervalMs`. */
+  /**
+   * Polls the file so that a token revoked from the CLI stops working within `intervalMs`; the
+   * CLI waits for the acknowledgement (access.seen) before it says the token is revoked.
+   */
   start(intervalMs = 250, flushEveryMs = 30_000): void {
-    this.stamp = accessFileStamp(this.dataDir);
     this.timer = setInterval(() => {
       try {
         this.reloadIfChanged();
         if (Date.now() - this.lastFlush > flushEveryMs) this.flush();
       } catch (err) {
-        this.onError(err);
+        this.report(err);
       }
     }, intervalMs);
     this.timer.unref();
@@ -150,9 +187,30 @@ export class TokenVerifier {
     if (this.timer) clearInterval(this.timer);
     try {
       this.flush();
+      removeAccessSeen(this.dataDir, process.pid);
     } catch (err) {
       this.onError(err);
     }
+  }
+
+  /**
+   * Reads access.json now, after an edit in this process (the console's revoke or rotate), so
+   * the next request already sees it. A failed read leaves every token refused and is reported.
+   */
+  refresh(): void {
+    try {
+      this.reloadIfChanged(true);
+    } catch (err) {
+      this.report(err);
+    }
+  }
+
+  private report(err: unknown): void {
+    if (err === this.failure) {
+      if (this.failureReported) return;
+      this.failureReported = true;
+    }
+    this.onError(err);
   }
 
   /** Ensures the file exists with the default connection (first start). */
@@ -170,12 +228,31 @@ export class TokenVerifier {
     this.reloadIfChanged(true);
   }
 
+  /** Reloads when the file changed (or after a failed read, until one succeeds); throws what a read failed with. */
   reloadIfChanged(force = false): void {
     const stamp = accessFileStamp(this.dataDir);
-    if (!force && stamp === this.stamp) return;
+    if (!force && !this.failure && stamp === this.stamp) return;
+    let data: AccessData;
+    try {
+      data = readAccess(this.dataDir);
+    } catch (err) {
+      // Keep the reported failure while the cause stays the same, so the log says it once.
+      if (!this.failure || (err as Error).message !== this.failure.message) {
+        this.failure = err as Error;
+        this.failureReported = false;
+      }
+      this.verified = new Map();
+      throw this.failure;
+    }
+    this.failure = undefined;
     this.stamp = stamp;
-    this.data = readAccess(this.dataDir);
+    this.data = data;
     this.index();
+    try {
+      writeAccessSeen(this.dataDir, { pid: process.pid, revision: data.revision });
+    } catch (err) {
+      this.onError(err); // the new data is in force; only a waiting command's confirmation is lost
+    }
   }
 
   private index(): void {
@@ -189,6 +266,7 @@ export class TokenVerifier {
 
   verify(authorization: string | undefined): AuthResult {
     if (!authorization) return { ok: false, reason: 'missing' };
+    if (this.failure) return { ok: false, reason: 'unavailable' };
     // Verified headers are remembered until access.json changes: hashing on every request
     // showed in profiles. Only known tokens are cached, so the map stays small.
     let record = this.verified.get(authorization);
@@ -199,7 +277,11 @@ export class TokenVerifier {
       record = this.byHash.get(hash);
       if (!record) {
         // A token created by the CLI a moment ago: look at the file now rather than at the next poll.
-        this.reloadIfChanged();
+        try {
+          this.reloadIfChanged();
+        } catch {
+          return { ok: false, reason: 'unavailable' }; // the poll reports why
+        }
         record = this.byHash.get(hash);
       }
       // The map lookup is on the hash, not the secret; still compare in constant time (DESIGN.md).

@@ -11,6 +11,8 @@ export interface MetricsSources {
   connectors(): Array<{ id: string; connection: string; state: string }>;
   /** Audit records lost since start (see AuditLog.recordsLost). */
   auditRecordsLost(): number;
+  /** SCIM requests in progress and the request-body bytes they hold (auth/in-flight.ts). */
+  inFlight?: { requests(): number; bodyBytes(): number };
 }
 
 export interface GatewayMetrics {
@@ -94,6 +96,20 @@ export function createMetrics(sources: MetricsSources): GatewayMetrics {
   total('scim_bridge_audit_records_lost_total', 'Audit records of refused requests and admin actions the audit log could not write since start (records of changes wait in the store journal instead: see scim_bridge_audit_behind)', () => sources.auditRecordsLost());
   total('scim_bridge_audit_records_left_out_total', 'Audit records left out of their store commit since start because they were not valid (a defect: report it)', () => stats?.auditRecordsLeftOut ?? 0);
   gauge('scim_bridge_audit_behind', '1 while the audit log refuses the store\'s records; they wait in the store journal and are written once it accepts them', (s) => (s.auditBehind ? 1 : 0));
+  const live = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  if (sources.inFlight) {
+    const inFlight = sources.inFlight;
+    live('scim_bridge_scim_requests_in_flight', 'SCIM requests admitted and not yet answered (capped per token by concurrencyPerToken)', () => inFlight.requests());
+    live('scim_bridge_request_body_bytes_in_flight', 'Bytes of SCIM request bodies reserved by requests being read or processed (at most limits.bodyBudgetBytes)', () => inFlight.bodyBytes());
+  }
   new Gauge({
     name: 'scim_bridge_connector_up',
     help: '1 when the connector instance runs, 0 when it failed to start (see the console)',

@@ -8,12 +8,14 @@
  *        { "resource": { ...SCIM resource } }     go on with this resource instead of `after`
  *        { "allow": false, "detail": "...", "status": 400|403|409, "scimType": "..." }  refuse
  * A module exports it as its default (or `provision`) function; a command reads the input as JSON on
- * stdin and writes the output as JSON on stdout, exit code 0 (no shell is involved).
+ * stdin and writes the output as JSON on stdout, exit code 0 (no shell is involved), with only an
+ * allow-listed environment, as a `script` connector's command.
  */
 import { spawn } from 'node:child_process';
 import { isAbsolute } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { DEFAULT_INHERITED_ENV, childEnvironment, envNameSchema } from '../../../connectors/sdk/index.js';
 import { ScimError, type Actor, type ScimType } from '../scim/index.js';
 import type { ResourceType, ScimJson } from '../store/index.js';
 
@@ -23,6 +25,14 @@ export const hookSchema = z
     module: z.string().min(1).refine(isAbsolute, 'give an absolute path').optional(),
     /** A command as argv (no shell): the executable's absolute path, then its arguments. */
     command: z.array(z.string().min(1)).min(1).refine((c) => isAbsolute(c[0]), 'the executable must be an absolute path').optional(),
+    /** A command's fixed environment variables. */
+    env: z.record(envNameSchema, z.string()).optional(),
+    /**
+     * The only variables a command gets from the gateway's own environment (which holds the
+     * gateway's credentials); DEFAULT_INHERITED_ENV when absent. Left unset rather than
+     * defaulted, so a stored hook stays as the admin wrote it.
+     */
+    inheritEnv: z.array(envNameSchema).optional(),
     timeoutMs: z.number().int().min(100).max(60_000).default(5_000),
     /** What a hook that fails (throws, times out, exits non-zero, prints no JSON) means: refuse with 503 (default) or let the write through. */
     onError: z.enum(['refuse', 'allow']).default('refuse'),
@@ -60,9 +70,9 @@ export type HookRunner = (input: HookInput) => Promise<ScimJson | undefined>;
 
 const MAX_OUTPUT = 1024 * 1024;
 
-function runCommand(argv: string[], input: string, timeoutMs: number): Promise<string> {
+function runCommand(argv: string[], env: Record<string, string>, input: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], shell: false, detached: process.platform !== 'win32' });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env, shell: false, detached: process.platform !== 'win32' });
     const out: Buffer[] = [];
     let outBytes = 0;
     let err = '';
@@ -138,7 +148,7 @@ export function createHookRunner(connection: string, config: HookConfig, logger:
           );
       });
     }
-    const text = (await runCommand(config.command!, JSON.stringify(input), config.timeoutMs)).trim();
+    const text = (await runCommand(config.command!, childEnvironment(config.inheritEnv ?? DEFAULT_INHERITED_ENV, config.env), JSON.stringify(input), config.timeoutMs)).trim();
     if (text === '') return undefined;
     try {
       return JSON.parse(text) as unknown;

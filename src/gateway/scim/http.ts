@@ -31,7 +31,9 @@ export const SCIM_PREFIX = '/scim/v2';
 
 /** What the handler needs from authentication: the connection a request's token belongs to. */
 export interface ScimAuthenticator {
-  authenticate(authorization: string | undefined): { ok: true; connection: string; tokenId: string; tokenName?: string } | { ok: false; detail: string };
+  authenticate(
+    authorization: string | undefined,
+  ): { ok: true; connection: string; tokenId: string; tokenName?: string } | { ok: false; detail: string; status?: 503; retryAfterSeconds?: number };
 }
 
 export interface RequestOutcome {
@@ -65,7 +67,21 @@ export interface ScimHandlerOptions {
   };
   /** The client's address (X-Forwarded-For only behind a trusted proxy). */
   clientIp?: (req: IncomingMessage) => string;
+  /** Each token's cap on requests in progress and the body budget they share (auth/in-flight.ts). */
+  inFlight?: {
+    admit(tokenId: string): InFlightRefusal | { reserveBody(bytes: number): InFlightRefusal | undefined; release(): void };
+  };
 }
+
+/** A request turned away for what requests in progress hold: 429 (the token's cap) or 503 (the body budget). */
+export interface InFlightRefusal {
+  status: 429 | 503;
+  retryAfterSeconds: number;
+  detail: string;
+}
+
+/** Reserves body bytes for the request being read; a ScimError when they do not fit. */
+type ReserveBody = (bytes: number) => ScimError | undefined;
 
 /** A request the guard turns away: 403 (not allowed) or 429 (with Retry-After). */
 export interface GuardRefusal {
@@ -94,8 +110,12 @@ export function writeScimError(res: ServerResponse, err: ScimError): void {
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i;
 
-/** Reads a JSON body up to `limit` bytes; refuses other media types and encodings. */
-function readJsonBody(req: IncomingMessage, limit: number, tooLarge: () => ScimError): Promise<unknown> {
+/**
+ * Reads a JSON body up to `limit` bytes; refuses other media types and encodings. The bytes are
+ * reserved from the shared body budget before they are held: a declared Content-Length at once
+ * (refused before any of it is read), a chunked body as it arrives.
+ */
+function readJsonBody(req: IncomingMessage, limit: number, tooLarge: () => ScimError, reserve: ReserveBody = () => undefined): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const type = req.headers['content-type'];
     const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
@@ -117,6 +137,8 @@ function readJsonBody(req: IncomingMessage, limit: number, tooLarge: () => ScimE
     if (charset && charset !== 'utf-8' && charset !== 'utf8') return fail(new ScimError(415, undefined, `The body must be UTF-8 JSON; got charset ${charset}.`));
     const encoding = req.headers['content-encoding'];
     if (encoding && encoding.toLowerCase() !== 'identity') return fail(new ScimError(415, undefined, `Content-Encoding ${encoding} is not supported; send the body uncompressed.`));
+    const overBudget = declared !== undefined ? reserve(declared) : undefined;
+    if (overBudget) return fail(overBudget);
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -124,10 +146,11 @@ function readJsonBody(req: IncomingMessage, limit: number, tooLarge: () => ScimE
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > limit) {
+      const refusal = size > limit ? tooLarge() : declared === undefined ? reserve(chunk.length) : undefined;
+      if (refusal) {
         done = true;
         chunks.length = 0;
-        fail(tooLarge());
+        fail(refusal);
         return;
       }
       chunks.push(chunk);
@@ -243,14 +266,14 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     new ScimError(413, undefined, `The BulkRequest is larger than ${limits.bulkMaxPayloadBytes} bytes (bulk.maxPayloadSize in /ServiceProviderConfig); split it.`, {
       Connection: 'close',
     });
-  const readBody = (req: IncomingMessage) => readJsonBody(req, limits.maxBodyBytes, bodyTooLarge);
   const header = (req: IncomingMessage, name: string): string | undefined => {
     const v = req.headers[name];
     return Array.isArray(v) ? v.join(',') : v;
   };
 
-  async function dispatch(req: IncomingMessage, ctx: OperationContext, path: string, rawQuery: string): Promise<ScimResponse> {
+  async function dispatch(req: IncomingMessage, ctx: OperationContext, path: string, rawQuery: string, reserve: ReserveBody): Promise<ScimResponse> {
     const method = req.method ?? 'GET';
+    const readBody = (r: IncomingMessage) => readJsonBody(r, limits.maxBodyBytes, bodyTooLarge, reserve);
     const segs = path.split('/').filter((s) => s !== '');
     const query = rawQuery ? (parseQuery(rawQuery) as Record<string, string | string[] | undefined>) : {};
     const first = (segs[0] ?? '').toLowerCase();
@@ -287,7 +310,7 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     }
     if (first === 'bulk' && segs.length === 1) {
       if (method !== 'POST') throw notAllowed(method, path);
-      return runBulk(ctx, await readJsonBody(req, limits.bulkMaxPayloadBytes, bulkTooLarge));
+      return runBulk(ctx, await readJsonBody(req, limits.bulkMaxPayloadBytes, bulkTooLarge, reserve));
     }
     if (method === 'GET') {
       if (first === 'serviceproviderconfig' && segs.length === 1) {
@@ -332,6 +355,8 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     if (outside) return refuse(outside);
     // Authentication first: an unauthenticated client learns nothing, not even the limits.
     const auth = opts.auth.authenticate(req.headers.authorization);
+    // The gateway cannot check tokens at all: no client is at fault, none is counted for lockout.
+    if (!auth.ok && auth.status === 503) return refuse({ status: 503, detail: auth.detail, ...(auth.retryAfterSeconds ? { retryAfterSeconds: auth.retryAfterSeconds } : {}) });
     if (!auth.ok) {
       const locked = opts.guard?.failed(ip);
       if (locked) return refuse(locked);
@@ -342,9 +367,18 @@ export function createScimHandler(opts: ScimHandlerOptions): (req: IncomingMessa
     }
     const limited = opts.guard?.rate(auth.tokenId, ip);
     if (limited) return refuse(limited, auth);
+    const admitted = opts.inFlight?.admit(auth.tokenId);
+    if (admitted && 'status' in admitted) return refuse(admitted, auth);
+    // 'close' follows every answer, and a client gone mid-request: the slot and bytes always come back.
+    if (admitted) res.once('close', () => admitted.release());
+    const reserve: ReserveBody = (bytes) => {
+      const r = admitted?.reserveBody(bytes);
+      // Connection: close, as for 413: the rest of the body is not worth reading.
+      return r && new ScimError(r.status, undefined, r.detail, { 'Retry-After': String(r.retryAfterSeconds), Connection: 'close' });
+    };
     const actor = { kind: 'scim-token' as const, id: auth.tokenId, ...(auth.tokenName ? { name: auth.tokenName } : {}) };
     const ctx: OperationContext = { connection: auth.connection, actor, baseUrl: opts.baseUrl(req), service, limits };
-    dispatch(req, ctx, path, rawQuery).then(
+    dispatch(req, ctx, path, rawQuery, reserve).then(
       (r) => {
         writeResponse(res, r);
         done(r.status, auth);

@@ -97,6 +97,8 @@ export interface HookDraft {
   timeoutMs: string;
   onError: 'refuse' | 'allow';
   resources: Array<'User' | 'Group'>;
+  /** A command's `env` and `inheritEnv`: set in the config file or API, not in the form, and kept through a save. */
+  environment?: Record<string, unknown>;
 }
 
 export function hookDraftOf(hook: unknown): HookDraft {
@@ -109,6 +111,7 @@ export function hookDraftOf(hook: unknown): HookDraft {
     timeoutMs: typeof h.timeoutMs === 'number' ? String(h.timeoutMs) : '5000',
     onError: h.onError === 'allow' ? 'allow' : 'refuse',
     resources: Array.isArray(h.resources) ? (h.resources as Array<'User' | 'Group'>).filter((r) => r === 'User' || r === 'Group') : ['User', 'Group'],
+    environment: Object.fromEntries(['env', 'inheritEnv'].filter((k) => h[k] !== undefined).map((k) => [k, h[k]])),
   };
 }
 
@@ -117,7 +120,7 @@ export function hookValueOf(d: HookDraft): Record<string, unknown> | null {
   if (d.kind === 'none') return null;
   const timeout = Number(d.timeoutMs);
   return {
-    ...(d.kind === 'module' ? { module: d.module.trim() } : { command: d.command.split('\n').map((l) => l.trim()).filter(Boolean) }),
+    ...(d.kind === 'module' ? { module: d.module.trim() } : { command: d.command.split('\n').map((l) => l.trim()).filter(Boolean), ...d.environment }),
     timeoutMs: d.timeoutMs.trim() === '' || !Number.isFinite(timeout) ? 5000 : timeout,
     onError: d.onError,
     resources: d.resources,

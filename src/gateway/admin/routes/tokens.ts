@@ -1,4 +1,8 @@
-/** SCIM tokens: list, create (the value is in that one answer only), revoke, rotate with a grace period. */
+/**
+ * SCIM tokens: list, create (the value is in that one answer only), revoke, rotate with a grace
+ * period. An edit that stops a token is in force before the answer: the verifier reloads
+ * access.json right after the write, with no await in between.
+ */
 import { Router } from 'express';
 import { z } from 'zod';
 import { createToken, readAccess, revokeToken, rotateToken } from '../../auth/index.js';
@@ -69,6 +73,7 @@ export function tokenRoutes(ctx: AdminContext): Router {
         }
       }
     }
+    ctx.deps.tokens?.refresh();
     await ctx.record(req, {
       connection: body.connection,
       action: 'token.create',
@@ -84,6 +89,7 @@ export function tokenRoutes(ctx: AdminContext): Router {
     const t = findToken(ctx, req.params.id as string);
     if (t.revokedAt) throw AdminError.conflict(`Token "${t.name}" is already revoked.`);
     const revoked = revokeToken(dataDir, t.id);
+    ctx.deps.tokens?.refresh();
     await ctx.record(req, { connection: t.connection, action: 'token.revoke', resource: { type: 'Token', id: t.id, display: t.name }, result: 'success' });
     res.json({ token: tokenInfo(revoked) });
   });
@@ -98,6 +104,7 @@ export function tokenRoutes(ctx: AdminContext): Router {
       revokeNow: body.revokeNow,
       ...(body.expiresInDays ? { expiresAt: new Date(Date.now() + body.expiresInDays * DAY) } : {}),
     });
+    ctx.deps.tokens?.refresh();
     await ctx.record(req, {
       connection: t.connection,
       action: 'token.rotate',
