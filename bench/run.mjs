@@ -298,6 +298,42 @@ for (const name of order) {
   process.stderr.write(`  ${name}: ${results[name].rps} req/s, p99 ${results[name].p99} ms${results[name].peakRssMb ? `, peak RSS ${results[name].peakRssMb} MB (heap ${results[name].peakHeapMb} MB), longest event-loop stall ${results[name].maxStallMs} ms, ${results[name].compactions} compaction(s), with ${results[name].usersAfter} users` : ''}\n`);
 }
 
+// Several instances on one database (--store postgres): durable POSTs for DURATION seconds through
+// one instance, then through two (each its own process and data directory, the same token), the
+// 32 connections split between them as a load balancer would. The scale-out must not be slower.
+let scaleOut;
+if (DATABASE_URL && !ONLY) {
+  const { mkdirSync, copyFileSync } = await import('node:fs');
+  const dataDir2 = mkdtempSync(join(tmpdir(), 'scim-bridge-bench-b-'));
+  mkdirSync(dataDir2, { recursive: true, mode: 0o700 });
+  copyFileSync(join(dataDir, 'access.json'), join(dataDir2, 'access.json'));
+  const gw2 = await startProcess(process.execPath, [join(root, 'dist/cli.js'), 'serve', '--data-dir', dataDir2, '--port', '0', '--admin-port', '0', '--host', '127.0.0.1'], { SCIM_BRIDGE_LOG_LEVEL: 'warn', SCIM_BRIDGE_RATE_LIMIT_PER_TOKEN: '1000000000', ...storeEnv }, /SCIM base URL:\s+(\S+)/);
+  const base2 = new URL(gw2.match[1]).origin;
+  const postTo = (url, connections) =>
+    new Promise((resolve, reject) =>
+      autocannon(
+        {
+          url,
+          connections,
+          duration: DURATION,
+          headers: auth,
+          requests: [{ method: 'POST', path: '/scim/v2/Users', setupRequest: (r) => ({ ...r, body: JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `scale${postN++}@bench.example`, active: true }) }) }],
+        },
+        (err, r) => (err ? reject(err) : resolve(r)),
+      ),
+    );
+  const one = await postTo(base, CONNECTIONS);
+  const [a, b] = await Promise.all([postTo(base, CONNECTIONS / 2), postTo(base2, CONNECTIONS / 2)]);
+  gw2.child.kill('SIGTERM');
+  await new Promise((r) => gw2.child.once('exit', r));
+  rmSync(dataDir2, { recursive: true, force: true });
+  scaleOut = {
+    oneInstance: { rps: Math.round(one.requests.average), p99: one.latency.p99, non2xx: one.non2xx + one.errors },
+    twoInstances: { rps: Math.round(a.requests.average + b.requests.average), p99: Math.max(a.latency.p99, b.latency.p99), non2xx: a.non2xx + a.errors + b.non2xx + b.errors },
+  };
+  process.stderr.write(`  POST, one instance: ${scaleOut.oneInstance.rps} req/s (p99 ${scaleOut.oneInstance.p99} ms); two instances: ${scaleOut.twoInstances.rps} req/s (p99 ${scaleOut.twoInstances.p99} ms)\n`);
+}
+
 // An Entra-style initial cycle: for each new user, a lookup by filter (nothing found), then a
 // create; ENTRA_USERS users over 8 clients, end to end.
 const ENTRA_USERS = opt('entra-users', 10_000);
@@ -397,6 +433,7 @@ const summary = {
     'durable PATCH / bare POST': ratio('PATCH /Users/{id} (durable)', 'bare POST'),
   },
   listAllUsers: { listed, seconds: listSeconds },
+  ...(scaleOut ? { scaleOut } : {}),
   entraInitialCycle: { users: ENTRA_USERS, clients: ENTRA_CLIENTS, seconds: entraSeconds, failures: entraFailures },
   rssMb: { afterStart: Math.round(rssAfterStart), end: Math.round(rssEnd) },
   startupMs: Math.round(startupMs),
@@ -419,6 +456,7 @@ for (const name of order.filter((n) => results[n])) {
 console.log('');
 for (const [k, v] of Object.entries(summary.ratios)) console.log(`${k.padEnd(30)} ${v}x`);
 console.log(`list all ${listed} users (count=100)   ${listSeconds.toFixed(1)} s`);
+if (scaleOut) console.log(`POST through 1 / 2 instances      ${scaleOut.oneInstance.rps} / ${scaleOut.twoInstances.rps} req/s (p99 ${scaleOut.oneInstance.p99} / ${scaleOut.twoInstances.p99} ms)`);
 console.log(`Entra-style cycle, ${ENTRA_USERS} users   ${entraSeconds.toFixed(1)} s (lookup + create, ${ENTRA_CLIENTS} clients, ${entraFailures} failures)`);
 console.log(`RSS after start / at end        ${summary.rssMb.afterStart} MB / ${summary.rssMb.end} MB`);
 console.log(`start-up                        ${summary.startupMs} ms`);

@@ -176,6 +176,8 @@ export async function startLegacyApi(options: { auth: LegacyAuth; maxPageSize?: 
   let nextTeamId = 1;
   let fault: LegacyFault | undefined;
   let delayMs = 0;
+  /** Bumped by reset(): a request held by a delay across a reset changes nothing (it belonged to an earlier test). */
+  let generation = 0;
   let port = 0;
 
   const findLogin = (login: string, except?: number): LegacyAccount | undefined =>
@@ -290,7 +292,11 @@ export async function startLegacyApi(options: { auth: LegacyAuth; maxPageSize?: 
       if (f.times !== undefined && --f.times <= 0) fault = undefined;
       throw new HttpProblem(f.status, { error: { code: 'unavailable', message: 'try again later' } }, f.retryAfter ? { 'Retry-After': f.retryAfter } : {});
     }
-    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (delayMs > 0) {
+      const started = generation;
+      await new Promise((r) => setTimeout(r, delayMs));
+      if (generation !== started) throw problem(503, 'reset', 'the API was reset while this request waited');
+    }
 
     let m: RegExpMatchArray | null;
     if (path === '/api/v1/accounts') {
@@ -441,6 +447,7 @@ export async function startLegacyApi(options: { auth: LegacyAuth; maxPageSize?: 
       tokens.clear();
     },
     reset() {
+      generation++;
       accounts.clear();
       teams.clear();
       requests.length = 0;
