@@ -175,7 +175,9 @@ function run(name, opts) {
       const non2xx = result.non2xx + result.errors;
       resolve({
         name,
-        rps: Math.round(result.requests.average),
+        // total over the exact elapsed time: a run of a fixed `amount` ends part-way through a second,
+        // which the per-second average would count as a whole one
+        rps: Math.round(result.requests.total / Math.max(0.001, (new Date(result.finish) - new Date(result.start)) / 1000)),
         p50: result.latency.p50,
         p99: result.latency.p99,
         non2xx,
@@ -327,9 +329,10 @@ if (DATABASE_URL && !ONLY) {
   gw2.child.kill('SIGTERM');
   await new Promise((r) => gw2.child.once('exit', r));
   rmSync(dataDir2, { recursive: true, force: true });
+  const rate = (r) => r.requests.total / Math.max(0.001, (new Date(r.finish) - new Date(r.start)) / 1000);
   scaleOut = {
-    oneInstance: { rps: Math.round(one.requests.average), p99: one.latency.p99, non2xx: one.non2xx + one.errors },
-    twoInstances: { rps: Math.round(a.requests.average + b.requests.average), p99: Math.max(a.latency.p99, b.latency.p99), non2xx: a.non2xx + a.errors + b.non2xx + b.errors },
+    oneInstance: { rps: Math.round(rate(one)), p99: one.latency.p99, non2xx: one.non2xx + one.errors },
+    twoInstances: { rps: Math.round(rate(a) + rate(b)), p99: Math.max(a.latency.p99, b.latency.p99), non2xx: a.non2xx + a.errors + b.non2xx + b.errors },
   };
   process.stderr.write(`  POST, one instance: ${scaleOut.oneInstance.rps} req/s (p99 ${scaleOut.oneInstance.p99} ms); two instances: ${scaleOut.twoInstances.rps} req/s (p99 ${scaleOut.twoInstances.p99} ms)\n`);
 }

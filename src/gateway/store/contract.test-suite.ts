@@ -256,6 +256,13 @@ export function storeContract(name: string, factory: StoreFactory): void {
         [{ value: 'g1', display: 'G1' }, { value: 'g2', display: 'G2' }],
       ]);
       expect(await store.groupsOf('other', 'u1')).toEqual([]);
+      // a store that reads a user with its groups in one call answers as get() + groupsOf()
+      if (store.getUserWithGroups) {
+        expect(await store.getUserWithGroups(C, 'u1')).toEqual({ resource: await store.get(C, 'User', 'u1'), groups: await store.groupsOf(C, 'u1') });
+        expect(await store.getUserWithGroups(C, 'u3')).toEqual({ resource: await store.get(C, 'User', 'u3'), groups: [] });
+        expect(await store.getUserWithGroups(C, 'g1')).toBeUndefined(); // a group is not a user
+        expect(await store.getUserWithGroups(C, 'nobody')).toBeUndefined();
+      }
       expect(await store.hasMember(C, 'g1', 'u2')).toBe(true);
       expect(await store.hasMember(C, 'g1', 'u3')).toBe(false);
       await store.commit({ changes: [{ op: 'members', connection: C, groupId: 'g1', replaceAll: [{ value: 'u3' }], add: [{ value: 'u2' }] }] });

@@ -231,6 +231,11 @@ export interface Store {
   hasMember(connection: string, groupId: string, memberId: string): Promise<boolean>;
   /** Groups the resource is a direct member of (for User.groups). */
   groupsOf(connection: string, memberId: string): Promise<Array<{ value: string; display?: string }>>;
+  /**
+   * A user and its groups read together (one round trip for a store behind a network; a store
+   * without it is asked get() then groupsOf()). Undefined when there is no such user.
+   */
+  getUserWithGroups?(connection: string, id: string): Promise<{ resource: StoredResource; groups: Array<{ value: string; display?: string }> } | undefined>;
 
   /**
    * Applies all changes or none, durably (fsynced) before the promise resolves.

@@ -29,6 +29,8 @@ export interface DatabaseOptions {
    * commit's independent statements): one round trip for several. Off by default.
    */
   pipeline?: boolean;
+  /** Statements outside transactions (query()) share this many pipelined connections of the pool (default 0: one each). */
+  sharedReaders?: number;
   /**
    * Longest wait for one statement, ms (default 10 s); a connection attempt waits at most half of
    * it per host. Past it the caller gets DatabaseUnavailableError (a 503 for a SCIM request).
@@ -208,7 +210,7 @@ export class Database {
   }
 
   /** Another pool on the same database and host choice (its own connections: locks, heartbeats); ended with this one. */
-  fork(options: { max: number; applicationName?: string; timeoutMs?: number; pipeline?: boolean }): Database {
+  fork(options: { max: number; applicationName?: string; timeoutMs?: number; pipeline?: boolean; sharedReaders?: number }): Database {
     const fork = new Database(this.parsed, this.url, this.password, { ...this.options, ...options }, this.hostState, this);
     this.forks.push(fork);
     return fork;
@@ -316,19 +318,76 @@ export class Database {
     client.release(lost);
   }
 
-  /** One statement outside a transaction; `name` prepares it once per connection (a hot statement). */
+  /**
+   * One statement outside a transaction; `name` prepares it once per connection (a hot statement).
+   * With `sharedReaders`, statements share a few pipelined connections: those sent in one turn of
+   * the event loop leave in one write and come back in one read (see sharedReader).
+   */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
-    const client = await this.connect();
+    const shared = (this.options.sharedReaders ?? 0) > 0;
+    const client = shared ? await this.sharedReader() : await this.connect();
     let failure: unknown;
     try {
+      if (shared) this.corkUntilNextTurn(client);
       return await client.query<R>(name ? { name, text: sql, values: params } : { text: sql, values: params });
     } catch (err) {
       failure = err;
       if (isUnavailable(err)) throw new DatabaseUnavailableError(this.describe(err), false, { cause: err });
       throw err;
     } finally {
-      this.release(client, failure);
+      if (shared) {
+        if (failure !== undefined && isConnectionLost(failure)) this.dropReader(client, failure);
+      } else this.release(client, failure);
     }
+  }
+
+  /** Connections kept out of the pool for shared, pipelined reads, by slot (a round robin). */
+  private readonly readers: Array<Promise<pg.PoolClient> | undefined> = [];
+  private readonly readerSlots = new Map<pg.PoolClient, number>();
+  private nextReader = 0;
+  private readonly corked = new Set<pg.PoolClient>();
+
+  /**
+   * A connection many statements use at once (pipeline mode answers them in order, each on its
+   * own: one failing does not fail the others). Taken from the pool for good; a lost one is
+   * replaced on next use.
+   */
+  private sharedReader(): Promise<pg.PoolClient> {
+    const slot = this.nextReader++ % this.options.sharedReaders!;
+    let reader = this.readers[slot];
+    if (!reader) {
+      const connecting = this.connect().then((client) => {
+        this.readerSlots.set(client, slot);
+        return client;
+      });
+      connecting.catch(() => {
+        if (this.readers[slot] === connecting) this.readers[slot] = undefined;
+      });
+      this.readers[slot] = reader = connecting;
+    }
+    return reader;
+  }
+
+  /** A shared connection that was lost: out of its slot, destroyed once (every statement on it fails). */
+  private dropReader(client: pg.PoolClient, err: unknown): void {
+    const slot = this.readerSlots.get(client);
+    if (slot === undefined) return;
+    this.readerSlots.delete(client);
+    this.readers[slot] = undefined;
+    this.release(client, err);
+  }
+
+  /** Holds a shared connection's writes until the event loop's next turn: one syscall for all. */
+  private corkUntilNextTurn(client: pg.PoolClient): void {
+    if (this.corked.has(client)) return;
+    const stream = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+    if (!stream?.cork) return;
+    stream.cork();
+    this.corked.add(client);
+    setImmediate(() => {
+      this.corked.delete(client);
+      stream.uncork!();
+    });
   }
 
   /**
@@ -392,6 +451,9 @@ export class Database {
 
   async end(): Promise<void> {
     this.ended = true;
+    for (const client of this.readerSlots.keys()) client.release();
+    this.readerSlots.clear();
+    this.readers.length = 0;
     const siblings = this.parent?.forks;
     if (siblings?.includes(this)) siblings.splice(siblings.indexOf(this), 1);
     const pools = [...this.pools.values()];
