@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createOutboxWorker, createProvisioningEffects, type DeliveryTarget, type FailureClass, type OutboxWorker } from '../../src/gateway/provisioning/index.js';
-import { createSchemaRegistry, createScimService, type ScimService } from '../../src/gateway/scim/index.js';
+import { createSchemaRegistry, createScimService, ScimError, type ScimService } from '../../src/gateway/scim/index.js';
 import { createLowdbStore, createPostgresStore, type OutboxEntry, type Store } from '../../src/gateway/store/index.js';
 import { TEST_STORE, testStoreConfig } from '../helpers/gateway.js';
 
@@ -128,6 +128,23 @@ describe('outbox delivery', () => {
     await drained(store);
     expect(target.calls.map((c) => c.kind)).toEqual(['createUser', 'updateUser', 'updateUser', 'updateUser']);
     expect(await store.outboxList()).toEqual([]);
+  });
+
+  it("the gateway's own store failing during a delivery (its database away) is no attempt: never dead-lettered, delivered once it is back", async () => {
+    const target = new RecordingTarget();
+    let storeDown = 6; // more failures than maxAttempts (4)
+    const flaky: DeliveryTarget = {
+      deliver(entry, key) {
+        // what deliveryTargetFor's own store reads (links, claim checks) throw while the database is away
+        if (storeDown-- > 0) return Promise.reject(ScimError.unavailable('The database postgres://db/x cannot be reached (Connection terminated): nothing was changed.'));
+        return target.deliver(entry, key);
+      },
+    };
+    const { service, store } = await rig(undefined, flaky as RecordingTarget);
+    const u = await service.create(ctx, 'User', userBody('cal@example.com'));
+    await drained(store);
+    expect(target.calls.map((c) => [c.kind, c.resourceId])).toEqual([['createUser', u.id]]);
+    expect(await store.outboxList({ state: 'dead' })).toEqual([]);
   });
 
   it('a permanent refusal is dead-lettered, holds back only that resource, and can be retried or discarded', async () => {

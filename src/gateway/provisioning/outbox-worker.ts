@@ -9,6 +9,7 @@
  * Only a crash between the connector's success and the commit repeats the operation, which is safe
  * because connector operations are idempotent and carry the same operation id (DESIGN.md).
  */
+import { ScimError } from '../scim/index.js';
 import type { OutboxChange, OutboxEntry, Store } from '../store/index.js';
 
 /** One connector instance as the worker sees it. */
@@ -24,6 +25,12 @@ export interface DeliveryTarget {
 /** How a failure is to be treated: the connector SDK's TransientError / PermanentError. */
 export interface FailureClass {
   transient: boolean;
+  /**
+   * false: the gateway itself could not carry the attempt out (its own store was unavailable: a
+   * database away, a full disk); the entry is retried without using up an attempt, and is never
+   * dead-lettered for it.
+   */
+  countsAsAttempt?: boolean;
   /** A target's Retry-After, honoured when longer than the backoff. */
   retryAfterMs?: number;
   /** Safe to store and show: secrets already removed. */
@@ -123,22 +130,30 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
   }
 
   async function settle(entry: OutboxEntry, failure: FailureClass): Promise<void> {
-    const attempts = entry.attempts + 1;
-    const dead = !failure.transient || attempts >= maxAttempts;
-    const delay = Math.max(backoffMs(entry.attempts, baseDelayMs, maxDelayMs, random), failure.retryAfterMs ?? 0);
+    const counted = failure.countsAsAttempt !== false;
+    const attempts = counted ? entry.attempts + 1 : entry.attempts;
+    const dead = counted && (!failure.transient || attempts >= maxAttempts);
+    const delay = counted ? Math.max(backoffMs(entry.attempts, baseDelayMs, maxDelayMs, random), failure.retryAfterMs ?? 0) : backoffMs(0, baseDelayMs, maxDelayMs, random);
     const nextAttemptAt = new Date(now() + (dead ? 0 : delay)).toISOString();
     const lastError = failure.message.slice(0, 2000);
-    const record = opts.recordFor?.(entry, { ok: false, dead, error: lastError });
+    // An attempt the gateway could not make is not a delivery outcome: no audit record.
+    const record = counted ? opts.recordFor?.(entry, { ok: false, dead, error: lastError }) : undefined;
     const changes: Parameters<Store['commit']>[0]['changes'] = [
       { op: 'outbox.update', id: entry.id, attempts, nextAttemptAt, state: dead ? 'dead' : 'pending', lastError, release: true },
       ...(record ? [record] : []),
     ];
-    // landed: gone (discarded meanwhile) or its attempts moved on (ours, or the console's retry)
-    if (!(await recordOutcome(entry, changes, (cur) => cur === undefined || cur.attempts !== entry.attempts))) return;
+    // landed: gone (discarded meanwhile), its attempts moved on (ours, or the console's retry), or our own update
+    const landed = (cur: OutboxEntry | undefined) => cur === undefined || cur.attempts !== entry.attempts || cur.nextAttemptAt === nextAttemptAt;
+    if (!(await recordOutcome(entry, changes, landed))) return;
     const log = { connector: entry.connector, connection: entry.connection, operation: entry.kind, resourceId: entry.resourceId, outboxId: entry.id, attempts, error: lastError };
     if (dead) logger.error(log, failure.transient ? 'connector operation dead-lettered after the last retry' : 'connector refused the operation: dead-lettered');
+    else if (!counted) logger.warn({ ...log, retryInMs: delay }, "the gateway's store was unavailable during a delivery; retried without using an attempt");
     else logger.warn({ ...log, retryInMs: delay }, 'connector operation failed; will retry');
   }
+
+  /** The store's own unavailability (ScimError 503), raised by the worker's reads or the target's. */
+  const storeUnavailable = (err: unknown): FailureClass | undefined =>
+    err instanceof ScimError && err.status === 503 ? { transient: true, countsAsAttempt: false, message: `the gateway's store was unavailable: ${err.detail}` } : undefined;
 
   async function deliverOne(entry: OutboxEntry): Promise<void> {
     const target = opts.target(entry.connector);
@@ -151,7 +166,7 @@ export function createOutboxWorker(opts: OutboxWorkerOptions): OutboxWorker {
       const key = await store.linkOf(entry.connector, entry.resourceId);
       result = await target.deliver(entry, key);
     } catch (err) {
-      await settle(entry, opts.classify(err));
+      await settle(entry, storeUnavailable(err) ?? opts.classify(err));
       return;
     }
     const changes: Parameters<Store['commit']>[0]['changes'] = [{ op: 'outbox.remove', id: entry.id }];

@@ -29,7 +29,7 @@ export interface DatabaseOptions {
    * commit's independent statements): one round trip for several. Off by default.
    */
   pipeline?: boolean;
-  /** Statements outside transactions (query()) share this many pipelined connections of the pool (default 0: one each). */
+  /** Short reads (`query(..., { shared: true })`) share this many pipelined connections of the pool (default 0: none). */
   sharedReaders?: number;
   /**
    * Longest wait for one statement, ms (default 10 s); a connection attempt waits at most half of
@@ -320,11 +320,14 @@ export class Database {
 
   /**
    * One statement outside a transaction; `name` prepares it once per connection (a hot statement).
-   * With `sharedReaders`, statements share a few pipelined connections: those sent in one turn of
-   * the event loop leave in one write and come back in one read (see sharedReader).
+   * `shared` (with `sharedReaders`): a short read that shares a few pipelined connections with
+   * others; those sent in one turn of the event loop leave in one write and come back in one read
+   * (see sharedReader). Only for statements that answer in well under a millisecond: one slow
+   * statement would hold up every statement behind it on that connection.
    */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
-    const shared = (this.options.sharedReaders ?? 0) > 0;
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params: unknown[] = [], options: { name?: string; shared?: boolean } = {}): Promise<pg.QueryResult<R>> {
+    const { name } = options;
+    const shared = options.shared === true && (this.options.sharedReaders ?? 0) > 0;
     const client = shared ? await this.sharedReader() : await this.connect();
     let failure: unknown;
     try {

@@ -938,7 +938,7 @@ export class PostgresStore implements Store {
   }
 
   async outboxGet(id: string): Promise<OutboxEntry | undefined> {
-    const r = await this.sql<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM scim_outbox o WHERE o.id = $1`, [id]);
+    const r = await this.quick<OutboxRow>(`SELECT ${OUTBOX_COLUMNS} FROM scim_outbox o WHERE o.id = $1`, [id]);
     return r.rows[0] ? toEntry(r.rows[0]) : undefined;
   }
 
@@ -953,12 +953,12 @@ export class PostgresStore implements Store {
   }
 
   async linkOf(connector: string, resourceId: string): Promise<string | undefined> {
-    const r = await this.sql<{ target_key: string }>('SELECT target_key FROM scim_links WHERE connector = $1 AND resource_id = $2', [connector, resourceId]);
+    const r = await this.quick<{ target_key: string }>('SELECT target_key FROM scim_links WHERE connector = $1 AND resource_id = $2', [connector, resourceId]);
     return r.rows[0]?.target_key;
   }
 
   async linkedResource(connector: string, targetKey: string): Promise<string | undefined> {
-    const r = await this.sql<{ resource_id: string }>(
+    const r = await this.quick<{ resource_id: string }>(
       'SELECT resource_id FROM scim_links WHERE connector = $1 AND key_lower = $2 ORDER BY linked_seq DESC LIMIT 1',
       [connector, targetKey.toLowerCase()],
     );
@@ -967,11 +967,16 @@ export class PostgresStore implements Store {
 
   // ---- reads -------------------------------------------------------------------------------
 
+  /** A short read by key (primary key or a unique index): on the shared pipelined connections. */
+  private quick<R extends pg.QueryResultRow>(sql: string, params: unknown[], name?: string): Promise<pg.QueryResult<R>> {
+    return this.sql<R>(sql, params, { shared: true, ...(name ? { name } : {}) });
+  }
+
   /** A read outside any transaction; an unreachable database is a 503. */
-  private async sql<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], name?: string): Promise<pg.QueryResult<R>> {
+  private async sql<R extends pg.QueryResultRow>(sql: string, params: unknown[] = [], options: { name?: string; shared?: boolean } = {}): Promise<pg.QueryResult<R>> {
     const db = this.db();
     try {
-      const r = await db.query<R>(sql, params, name);
+      const r = await db.query<R>(sql, params, options);
       this.healthy();
       return r;
     } catch (err) {
@@ -982,12 +987,12 @@ export class PostgresStore implements Store {
 
   async get(connection: string, type: ResourceType, id: string): Promise<StoredResource | undefined> {
     // by primary key alone (the type is checked here): no plan can prefer the paging index
-    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2`, [connection, id], 'scim-get');
+    const r = await this.quick<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND r.id = $2`, [connection, id], 'scim-get');
     return r.rows[0]?.type === type ? toResource(r.rows[0]) : undefined;
   }
 
   async getUserWithGroups(connection: string, id: string): Promise<{ resource: StoredResource; groups: Array<{ value: string; display?: string }> } | undefined> {
-    const r = await this.sql<ResourceRow & { groups: Array<{ value: string; display: string | null }> }>(
+    const r = await this.quick<ResourceRow & { groups: Array<{ value: string; display: string | null }> }>(
       `SELECT ${RESOURCE_COLUMNS},
               (SELECT coalesce(json_agg(json_build_object('value', g.id, 'display', CASE WHEN jsonb_typeof(g.data -> 'displayName') = 'string' THEN g.data ->> 'displayName' END) ORDER BY g.ord), '[]'::json)
                  FROM scim_members m JOIN scim_resources g ON g.connection = m.connection AND g.id = m.group_id
@@ -1019,7 +1024,7 @@ export class PostgresStore implements Store {
     if (!sql) return undefined;
     // Not a named (prepared) statement: after five runs PostgreSQL may switch a prepared
     // statement to a generic plan, and for this lookup it picked a scan of every row.
-    const r = await this.sql<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND ${sql} LIMIT 1`, [connection, param]);
+    const r = await this.quick<ResourceRow>(`SELECT ${RESOURCE_COLUMNS} FROM scim_resources r WHERE r.connection = $1 AND ${sql} LIMIT 1`, [connection, param]);
     return r.rows[0] ? toResource(r.rows[0]) : undefined;
   }
 
@@ -1032,7 +1037,7 @@ export class PostgresStore implements Store {
   }
 
   async hasMember(connection: string, groupId: string, memberId: string): Promise<boolean> {
-    const r = await this.sql('SELECT 1 FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = $3', [connection, groupId, memberId]);
+    const r = await this.quick('SELECT 1 FROM scim_members WHERE connection = $1 AND group_id = $2 AND member_id = $3', [connection, groupId, memberId]);
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -1058,7 +1063,7 @@ export class PostgresStore implements Store {
     const batch = this.groupsBatches.get(connection)!;
     this.groupsBatches.delete(connection);
     try {
-      const r = await this.sql<{ member_id: string; id: string; display: string | null }>(
+      const r = await this.quick<{ member_id: string; id: string; display: string | null }>(
         `SELECT m.member_id, r.id, CASE WHEN jsonb_typeof(r.data -> 'displayName') = 'string' THEN r.data ->> 'displayName' END AS display
            FROM scim_members m JOIN scim_resources r ON r.connection = m.connection AND r.id = m.group_id
           WHERE m.connection = $1 AND m.member_id = ANY($2::text[]) ORDER BY r.ord`,
