@@ -1134,7 +1134,9 @@ export class PostgresStore implements Store {
       return (await this.sql<{ n: number }>(`SELECT count(*)::int AS n FROM scim_resources r WHERE ${base(p)}`, p.values)).rows[0].n;
     };
     if (count === 0) return { totalResults: await countAll(), resources: [] };
-    const page = await this.page(where, params, req, from, count, sorted);
+    // An IdP's lookup by a unique key (`userName eq "…"`, before every create) answers from one
+    // index probe: a short read for the shared connections.
+    const page = await this.page(where, params, req, from, count, sorted, !sorted && isUniqueKeyLookup(req.type, req.filter));
     // A short page is the last one: it tells the total (an IdP's `userName eq` lookup is one query).
     if (page.length > 0 && page.length < count) return { totalResults: from + page.length, resources: page };
     if (page.length === 0 && from === 0) return { totalResults: 0, resources: [] };
@@ -1146,14 +1148,14 @@ export class PostgresStore implements Store {
   }
 
   /** One page of rows matching `where`, sorted (or in creation order), in SQL. */
-  private async page(where: string, params: Params, req: QueryRequest, from: number, count: number, sorted: boolean): Promise<StoredResource[]> {
+  private async page(where: string, params: Params, req: QueryRequest, from: number, count: number, sorted: boolean, short = false): Promise<StoredResource[]> {
     let lateral = '';
     let orderBy = 'r.ord';
     if (sorted) {
       ({ lateral, orderBy } = sortLateral(req.sort!, this.sqlContext(req.type, req.resolver ?? NO_RESOLVER, params)));
     }
     const sql = `SELECT ${RESOURCE_COLUMNS} FROM scim_resources r ${lateral} WHERE ${where} ORDER BY ${orderBy} LIMIT ${params.add(count)} OFFSET ${params.add(from)}`;
-    return (await this.sql<ResourceRow>(sql, params.values)).rows.map(toResource);
+    return (await this.sql<ResourceRow>(sql, params.values, { shared: short })).rows.map(toResource);
   }
 
   /**
@@ -1245,6 +1247,15 @@ export async function readSnapshot(client: pg.ClientBase): Promise<SnapshotData>
     (l): [string, string] => [linkKey(l.connector, l.resource_id), l.target_key],
   );
   return { format: SNAPSHOT_FORMAT, seq, savedAt: new Date().toISOString(), connections, outbox, links };
+}
+
+/** `userName eq "x"` / `externalId eq "x"` (users), `displayName eq` / `externalId eq` (groups): at most one row, by a unique index. */
+function isUniqueKeyLookup(type: ResourceType, filter: QueryRequest['filter']): boolean {
+  if (filter?.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return false;
+  const { path } = filter;
+  if (path.schema !== undefined || path.filter !== undefined || path.subAttr !== undefined) return false;
+  const attr = path.attr.toLowerCase();
+  return attr === 'externalid' ? type === 'User' : attr === (type === 'User' ? 'username' : 'displayname');
 }
 
 /** Never consulted: sorting resolves nothing (SortSpec.by is already resolved). */
