@@ -1,4 +1,4 @@
-/** Replays the Entra ID and Okta request sequences of IDP-WIRE.md (test/fixtures/idp/) as they arrive. */
+/** Replays the Entra ID and Okta request sequences of docs/idp/wire-behaviour.md (test/fixtures/idp/) as they arrive. */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';

@@ -108,7 +108,7 @@ export async function patchResource(ctx: OperationContext, type: ResourceType, i
   const projection = projections(ctx, type, query);
   const r = await ctx.service.patch({ connection: ctx.connection, ifMatch, actor: ctx.actor }, type, id, body);
   // RFC7644 §3.5.2: 204 is allowed. For groups, echoing a 50k-member list per membership change
-  // is the 120 MB failure IDP-WIRE.md warns about: answer 204 unless attributes were asked for.
+  // is the 120 MB failure docs/idp/wire-behaviour.md warns about: answer 204 unless attributes were asked for.
   if (type === 'Group' && query.attributes === undefined && query.excludedAttributes === undefined) {
     return { status: 204, headers: resourceHeaders(ctx, r, false) };
   }

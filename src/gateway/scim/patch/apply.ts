@@ -1,6 +1,6 @@
 /**
  * Applies planned PATCH steps to a copy of a resource's JSON (RFC7644 §3.5.2), with the behaviour
- * Entra ID and Okta rely on (IDP-WIRE.md): string booleans, creation of filtered elements, manager
+ * Entra ID and Okta rely on (docs/idp/wire-behaviour.md): string booleans, creation of filtered elements, manager
  * as a plain id, member deltas instead of member lists.
  */
 import { compileElementFilter } from '../filter/index.js';
@@ -25,7 +25,7 @@ import { coerceBoolean } from '../resources/index.js';
 
 /** Coercions that need the schema; everything else is type-checked by the caller on the whole result. */
 function coerceSimple(def: AttributeDef, v: unknown): unknown {
-  // Entra sends string booleans ("True", "False", any case): coerce them (IDP-WIRE.md).
+  // Entra sends string booleans ("True", "False", any case): coerce them (docs/idp/wire-behaviour.md).
   return def.type === 'boolean' ? (coerceBoolean(v) ?? v) : v;
 }
 
@@ -199,7 +199,7 @@ function applyToList(
     }
     const v = t.sub.def.multiValued && Array.isArray(value) ? value.map((x) => coerceSimple(t.sub!.def, x)) : coerceSimple(t.sub.def, value);
     if (hits.length === 0) {
-      // RFC7644 §3.5.2.3 says noTarget here; Entra needs the value created (IDP-WIRE.md).
+      // RFC7644 §3.5.2.3 says noTarget here; Entra needs the value created (docs/idp/wire-behaviour.md).
       const el = newElement();
       setCanonical(el, key, v);
       out.push(el);

@@ -1,5 +1,5 @@
 /**
- * Replays every PATCH that /work/shared/IDP-WIRE.md describes for Entra ID and Okta, as literal JSON
+ * Replays every PATCH that docs/idp/wire-behaviour.md describes for Entra ID and Okta, as literal JSON
  * bodies (parsed with JSON.parse, as express would), against the test schema and against the
  * product's schema registry.
  */

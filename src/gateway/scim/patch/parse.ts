@@ -12,7 +12,7 @@ function parseOperation(raw: unknown, where: string): PatchOp {
   // Member names are compared case-insensitively: `Op`, `Path` and `Value` are seen in the wild.
   const opRaw = getCI(raw, 'op');
   if (typeof opRaw !== 'string') throw ScimError.invalidSyntax(`${where} has no "op"; it must be "add", "replace" or "remove".`);
-  // Entra sends `Add`, `Replace`, `Remove` (IDP-WIRE.md).
+  // Entra sends `Add`, `Replace`, `Remove` (docs/idp/wire-behaviour.md).
   const op = opRaw.trim().toLowerCase();
   if (op !== 'add' && op !== 'replace' && op !== 'remove') {
     throw ScimError.invalidSyntax(

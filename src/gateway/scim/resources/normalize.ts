@@ -26,7 +26,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Entra ID sends string booleans ("True", "False"): coerce them (IDP-WIRE.md). */
+/** Entra ID sends string booleans ("True", "False"): coerce them (docs/idp/wire-behaviour.md). */
 export function coerceBoolean(v: unknown): boolean | undefined {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'string') {
@@ -118,7 +118,7 @@ function normalizeAttribute(def: AttributeDef, value: unknown, path: string): un
   return coerceSimple(def, value, path);
 }
 
-/** Entra ID sends manager as a plain id or `[{"$ref":…, "value": id}]`; store `{ value }` (IDP-WIRE.md). */
+/** Entra ID sends manager as a plain id or `[{"$ref":…, "value": id}]`; store `{ value }` (docs/idp/wire-behaviour.md). */
 function normalizeManager(value: unknown): unknown {
   if (typeof value === 'string') return value === '' ? null : { value };
   if (Array.isArray(value)) return value.length === 0 ? null : normalizeManager(value[0]);

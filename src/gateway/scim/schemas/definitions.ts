@@ -10,7 +10,7 @@ export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 export const ENTERPRISE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 export const BRIDGE_USER_SCHEMA = 'urn:ietf:params:scim:schemas:extension:scimbridge:2.0:User';
-/** Entra ID adds this to group POSTs; accepted and ignored (IDP-WIRE.md). */
+/** Entra ID adds this to group POSTs; accepted and ignored (docs/idp/wire-behaviour.md). */
 export const ENTRA_GROUP_SCHEMA = 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group';
 
 export interface SchemaDef {
